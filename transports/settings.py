@@ -1,0 +1,422 @@
+"""Settings models: the single source of truth for every rule of the form.
+
+The same models validate the settings file, the CLI and the TUI form, so a rule
+is written once. Every error names its field (``smtp.host``, ``reply_to``, …);
+``field_errors`` turns a ``ValidationError`` into ``(field, message)`` pairs.
+
+The password is never part of these models: it lives in the keyring, the
+environment or a password command, and only in local variables during a send.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+from enum import StrEnum
+from typing import Any, ClassVar, Self
+from urllib.parse import urlsplit
+
+import idna
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from transports.addresses import check_header_text, check_no_line_breaks, normalize_address
+
+
+class Protocol(StrEnum):
+    """How mail leaves: an SMTP server or an HTTP relay."""
+
+    SMTP = "smtp"
+    HTTP = "http"
+
+
+class Security(StrEnum):
+    """Connection security. Always explicit: there is no opportunistic mode."""
+
+    TLS = "tls"
+    """Implicit TLS from the first byte (port 465)."""
+    STARTTLS = "starttls"
+    """Plain connect, then STARTTLS is required; no STARTTLS offered is an error."""
+    NONE = "none"
+    """No encryption at all, chosen explicitly (an internal relay only)."""
+
+
+def security_for_port(port: int) -> Security:
+    """The security mode a port usually means: 465 → tls, anything else → starttls."""
+    return Security.TLS if port == 465 else Security.STARTTLS
+
+
+def _walk_strings(value: Any, path: tuple[str | int, ...] = ()) -> list[tuple[str, str]]:
+    """Every string inside ``value`` with a dotted path, for the CR/LF check."""
+    found: list[tuple[str, str]] = []
+    if isinstance(value, str):
+        found.append((".".join(str(p) for p in path), value))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            found.extend(_walk_strings(item, (*path, str(key))))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found.extend(_walk_strings(item, (*path, index)))
+    return found
+
+
+class StrictModel(BaseModel):
+    """A section of the settings file: unknown keys are errors with a suggestion."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reject_unknown_keys(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        known = set(cls.model_fields)
+        unknown = [key for key in data if key not in known]
+        if unknown:
+            key = str(unknown[0])
+            close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            valid = ", ".join(sorted(known))
+            raise ValueError(f"unknown key {key!r}{hint}; valid keys here: {valid}")
+        return data
+
+
+def _check_address_field(value: str) -> str:
+    """An optional address: empty means "not set"."""
+    check_no_line_breaks(value)
+    if value == "":
+        return value
+    return normalize_address(value)
+
+
+_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+def check_host(value: str) -> str:
+    """A DNS name (IDN allowed) or an IP literal; no scheme, port, path or spaces."""
+    check_no_line_breaks(value)
+    if value == "":
+        return value
+    if value != value.strip() or any(c.isspace() for c in value):
+        raise ValueError("must not contain spaces")
+    if "://" in value:
+        raise ValueError("is a host name only: leave out the scheme (e.g. smtp.gmail.com)")
+    if "/" in value or "@" in value:
+        raise ValueError("is a host name only: no path, no user (e.g. smtp.gmail.com)")
+    literal = value[1:-1] if value.startswith("[") and value.endswith("]") else value
+    try:
+        ipaddress.ip_address(literal)
+    except ValueError:
+        pass
+    else:
+        return literal
+    if ":" in value:
+        raise ValueError("must not include a port: put the port in the Port field")
+    name = value.rstrip(".")
+    try:
+        ascii_name = idna.encode(name, uts46=True).decode("ascii")
+    except idna.IDNAError as exc:
+        raise ValueError(f"{value!r} is not a valid host name ({exc})") from None
+    if len(ascii_name) > 253:
+        raise ValueError("is longer than 253 characters")
+    for label in ascii_name.lower().split("."):
+        if not _HOST_LABEL.match(label):
+            raise ValueError(
+                f"{value!r} is not a valid host name: use letters, digits, hyphens and dots"
+            )
+    return value
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for localhost and loopback IP literals."""
+    if host.lower() in {"localhost", "localhost."} or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class SmtpSettings(StrictModel):
+    """The ``[smtp]`` section."""
+
+    host: str = ""
+    """DNS name or IP literal of the SMTP server."""
+    port: int = Field(default=587)
+    """TCP port, 1–65535 (465 implicit TLS, 587 submission, 25 relay)."""
+    security: Security = Security.STARTTLS
+    """Connection security; explicit, never opportunistic."""
+    username: str = ""
+    """Login name; empty means no AUTH (an internal relay that trusts this host)."""
+    from_address: str = ""
+    """Sender address; required only when the username is not an address."""
+    verify_tls: bool = True
+    """Verify the server certificate (off only for one's own self-signed server)."""
+    ca_file: str = ""
+    """Optional PEM file with a CA or server certificate to trust."""
+    password_command: list[str] = Field(default_factory=list)
+    """Optional command that prints the password (run without a shell)."""
+
+    @field_validator("host")
+    @classmethod
+    def _check_host(cls, value: str) -> str:
+        return check_host(value)
+
+    @field_validator("port")
+    @classmethod
+    def _check_port(cls, value: int) -> int:
+        if not 1 <= value <= 65535:
+            raise ValueError("must be between 1 and 65535")
+        return value
+
+    @field_validator("username")
+    @classmethod
+    def _check_username(cls, value: str) -> str:
+        check_header_text(value)
+        if value != value.strip():
+            raise ValueError("must not start or end with spaces")
+        return value
+
+    @field_validator("from_address")
+    @classmethod
+    def _check_from(cls, value: str) -> str:
+        return _check_address_field(value)
+
+    @field_validator("ca_file")
+    @classmethod
+    def _check_ca_file(cls, value: str) -> str:
+        return check_no_line_breaks(value)
+
+    @field_validator("password_command")
+    @classmethod
+    def _check_command(cls, value: list[str]) -> list[str]:
+        for part in value:
+            check_no_line_breaks(part)
+        if value and not value[0].strip():
+            raise ValueError("the first element must be the program to run")
+        return value
+
+    @property
+    def sender(self) -> str:
+        """The envelope and From address: the username when it is an address."""
+        if self.from_address:
+            return self.from_address
+        try:
+            return normalize_address(self.username)
+        except ValueError:
+            return ""
+
+
+class HttpSettings(StrictModel):
+    """The ``[http]`` section."""
+
+    url: str = ""
+    """The relay endpoint: https://, or http:// to a loopback address only."""
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        check_no_line_breaks(value)
+        if value == "":
+            return value
+        if any(c.isspace() for c in value):
+            raise ValueError("must not contain spaces")
+        try:
+            parts = urlsplit(value)
+            port = parts.port
+        except ValueError as exc:
+            raise ValueError(f"is not a valid URL ({exc})") from None
+        if parts.scheme not in {"https", "http"}:
+            raise ValueError("must start with https://")
+        if not parts.hostname:
+            raise ValueError("has no host name")
+        if parts.username or parts.password:
+            raise ValueError("must not contain a user or password: the key is kept apart")
+        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+            raise ValueError("plain http:// is only allowed to a loopback address; use https://")
+        del port
+        return value
+
+    @property
+    def is_plain_http(self) -> bool:
+        """True when the URL is http:// (loopback only): shown with a warning."""
+        return self.url.startswith("http://")
+
+
+class DocumentsSettings(StrictModel):
+    """The ``[documents]`` section."""
+
+    folder: str = ""
+    """Documents folder; empty means the user data dir, seeded with samples."""
+    fallback_font: str = ""
+    """Optional TTF/OTF font for scripts DejaVu Sans lacks (CJK)."""
+
+    @field_validator("folder", "fallback_font")
+    @classmethod
+    def _check_paths(cls, value: str) -> str:
+        return check_no_line_breaks(value)
+
+
+# Presets whose providers' certificates are always valid: "do not verify" is
+# refused for them (a certificate error there means interception, not a
+# self-signed box).
+STRICT_TLS_PRESETS: frozenset[str] = frozenset({"gmail", "yahoo", "office365", "outlook"})
+
+
+class Settings(StrictModel):
+    """The whole settings file."""
+
+    FIELD_LABELS: ClassVar[dict[str, str]] = {
+        "protocol": "Protocol",
+        "preset": "Provider preset",
+        "from_name": "Sender name",
+        "copy_to": "Send a copy to",
+        "reply_to": "Reply address",
+        "timeout": "Timeout",
+        "smtp.host": "Host name",
+        "smtp.port": "Port",
+        "smtp.security": "Security",
+        "smtp.username": "Username",
+        "smtp.from_address": "Email address (From)",
+        "smtp.verify_tls": "Verify TLS certificate",
+        "smtp.ca_file": "Trusted certificate file",
+        "smtp.password_command": "Password command",
+        "http.url": "HTTP server URL",
+        "documents.folder": "Documents folder",
+        "documents.fallback_font": "Fallback font",
+    }
+
+    protocol: Protocol = Protocol.SMTP
+    """``smtp`` or ``http``."""
+    preset: str = "custom"
+    """Which preset filled the form, or ``custom``."""
+    from_name: str = ""
+    """Optional display name of the sender."""
+    copy_to: str = ""
+    """Optional blind copy of every email (envelope only, never a header)."""
+    reply_to: str = ""
+    """Optional Reply-To for SMTP; required for HTTP."""
+    timeout: float = 20
+    """Seconds allowed for each step of an exchange."""
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    documents: DocumentsSettings = Field(default_factory=DocumentsSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reject_line_breaks(cls, data: Any) -> Any:
+        for path, text in _walk_strings(data):
+            if "\r" in text or "\n" in text:
+                raise ValueError(f"{path}: must not contain a line break (CR or LF)")
+        return data
+
+    @field_validator("preset")
+    @classmethod
+    def _check_preset(cls, value: str) -> str:
+        # Imported here: presets import this module for Security.
+        from transports.presets import PRESETS
+
+        if value not in PRESETS:
+            close = difflib.get_close_matches(value, sorted(PRESETS), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"unknown preset {value!r}{hint}; one of: {', '.join(PRESETS)}")
+        return value
+
+    @field_validator("from_name")
+    @classmethod
+    def _check_from_name(cls, value: str) -> str:
+        check_header_text(value)
+        if len(value) > 200:
+            raise ValueError("is longer than 200 characters")
+        return value
+
+    @field_validator("copy_to", "reply_to")
+    @classmethod
+    def _check_addresses(cls, value: str) -> str:
+        return _check_address_field(value)
+
+    @field_validator("timeout")
+    @classmethod
+    def _check_timeout(cls, value: float) -> float:
+        if not 1 <= value <= 600:
+            raise ValueError("must be between 1 and 600 seconds")
+        return value
+
+    @model_validator(mode="after")
+    def _check_complete(self) -> Self:
+        errors: list[tuple[str, str]] = []
+        if self.protocol is Protocol.SMTP:
+            smtp = self.smtp
+            if not smtp.host:
+                errors.append(("smtp.host", "is required for SMTP"))
+            if not smtp.sender:
+                if smtp.username:
+                    errors.append(
+                        (
+                            "smtp.from_address",
+                            "is required because the username is not an email address",
+                        )
+                    )
+                else:
+                    errors.append(("smtp.from_address", "is required when there is no username"))
+            if not smtp.verify_tls and self.preset in STRICT_TLS_PRESETS:
+                errors.append(
+                    (
+                        "smtp.verify_tls",
+                        "cannot be turned off for this provider: its certificates are always "
+                        "valid, so a certificate error means the connection is intercepted",
+                    )
+                )
+        else:
+            if not self.http.url:
+                errors.append(("http.url", "is required for HTTP"))
+            if not self.reply_to:
+                errors.append(("reply_to", "is required for HTTP: replies go to this address"))
+        if errors:
+            raise ValueError("\n".join(f"{field}: {message}" for field, message in errors))
+        return self
+
+    @property
+    def sender(self) -> str:
+        """The envelope sender and From address."""
+        if self.protocol is Protocol.HTTP:
+            return self.reply_to
+        return self.smtp.sender
+
+    @classmethod
+    def unconfigured(cls) -> Settings:
+        """Defaults for a missing file: not valid for sending until filled in."""
+        return cls.model_construct()
+
+
+_PATH_PREFIX = re.compile(r"^(?P<field>[a-z_]+(?:\.[a-z_]+)?): (?P<message>.*)$")
+
+
+def field_errors(error: ValidationError) -> list[tuple[str, str]]:
+    """``(field, message)`` pairs from a ``ValidationError``, field names dotted.
+
+    Cross-field rules raise one error whose message lists ``field: message``
+    parts, one per line — they are split back out here.
+    """
+    pairs: list[tuple[str, str]] = []
+    for item in error.errors(include_url=False):
+        loc = ".".join(str(part) for part in item["loc"])
+        message = str(item["msg"])
+        if message.startswith("Value error, "):
+            message = message[len("Value error, ") :]
+        elif message.startswith("Assertion failed, "):
+            message = message[len("Assertion failed, ") :]
+        parts = message.split("\n")
+        for part in parts:
+            match = _PATH_PREFIX.match(part)
+            if match and not loc.endswith(match["field"]):
+                sub = match["field"]
+                pairs.append((f"{loc}.{sub}" if loc else sub, match["message"]))
+            else:
+                pairs.append((loc, part))
+    return pairs
+
+
+def describe_errors(error: ValidationError) -> str:
+    """One line per problem, each naming the field: for the CLI and the store."""
+    return "\n".join(f"{field or 'settings'}: {message}" for field, message in field_errors(error))

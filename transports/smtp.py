@@ -1,0 +1,9 @@
+"""Placeholder: replaced by the real transport."""
+
+from __future__ import annotations
+
+from transports.base import Transport
+
+
+class SmtpTransport(Transport):
+    """Not yet implemented."""
