@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+# Fixture modules shared by every test folder (each owned by one area).
+pytest_plugins = ["tests.smtpservers", "tests.sandbox_fixtures"]
+
 
 @pytest.fixture(autouse=True)
 def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
