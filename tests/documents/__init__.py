@@ -1,0 +1,1 @@
+"""Tests of the documents service: models, folder loading, samples and PDF rendering."""
