@@ -323,7 +323,8 @@ class _Run:
         delay = retry.due - asyncio.get_running_loop().time()
         if delay > 0:
             # A connection idle through a long back-off may be dropped by the
-            # server: that costs a reconnect, not an attempt (lost before DATA).
+            # server; the next send then fails before MAIL (retryable, not
+            # ambiguous) and the retry reconnects.
             await self._sleep(delay)
         self.ready.append(retry.entry_id)
 
