@@ -1,0 +1,1 @@
+"""Tests of the SMTP transport, failure classification, hints and secrecy."""
