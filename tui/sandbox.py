@@ -469,8 +469,12 @@ class Sandbox:
     def settings(
         self, mode: Literal["starttls", "tls", "http"] = "starttls", *, timeout: float = 20
     ) -> Settings:
-        """Valid settings for this sandbox (``preset = "sandbox"``, trusting ``ca_file``)."""
-        if not self._servers:
+        """Valid settings for this sandbox (``preset = "sandbox"``, trusting ``ca_file``).
+
+        Available once started (and still after ``stop()``, e.g. to test a refused
+        connection).
+        """
+        if not (self.submission_port and self.tls_port and self.http_port):
             raise RuntimeError("start the sandbox first: its ports are not known yet")
         if mode == "http":
             data: dict[str, Any] = {
@@ -579,15 +583,20 @@ class Sandbox:
         if task is not None:
             self._http_tasks.add(task)
         try:
-            await self._handle_http(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError):
+            try:
+                await self._handle_http(reader, writer)
+            except (ConnectionError, asyncio.IncompleteReadError):
+                pass
+            finally:
+                if task is not None:
+                    self._http_tasks.discard(task)
+                writer.close()
+                with contextlib.suppress(Exception):
+                    await writer.wait_closed()
+        except asyncio.CancelledError:
+            # stop() cancels open requests; a handler task that ends cancelled
+            # makes asyncio log an error, so it ends quietly instead.
             pass
-        finally:
-            if task is not None:
-                self._http_tasks.discard(task)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
 
     async def _handle_http(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter

@@ -1,0 +1,1 @@
+"""Tests of the HTTP relay transport against the sandbox relay and small test servers."""
