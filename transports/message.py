@@ -16,6 +16,8 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, localtime, make_msgid
 
+import idna
+
 from transports.addresses import check_header_text, normalize_address
 from transports.settings import Settings
 
@@ -73,12 +75,23 @@ def _addresses(field_name: str, values: Iterable[str]) -> list[str]:
     return result
 
 
+def _ascii_domain(domain: str) -> str:
+    """The domain in IDNA 2008 (UTS 46) ASCII form.
+
+    Not Python's ``"idna"`` codec: that is IDNA 2003, which maps ``ß`` to ``ss``
+    and would send mail for ``straße.example`` to ``strasse.example``.
+    """
+    if domain.isascii():
+        return domain
+    return idna.encode(domain, uts46=True).decode("ascii")
+
+
 def _wire_address(address: str) -> str:
     """The address with its domain in IDNA (ASCII) form, as SMTP servers expect."""
     local, _, domain = address.rpartition("@")
     if domain.isascii():
         return address
-    return f"{local}@{domain.encode('idna').decode('ascii')}"
+    return f"{local}@{_ascii_domain(domain)}"
 
 
 def _address_header(address: str, name: str = "") -> Address:
@@ -122,11 +135,13 @@ def build_message(
     message["To"] = [_address_header(a) for a in to_list]
     if cc_list:
         message["Cc"] = [_address_header(a) for a in cc_list]
-    if settings.reply_to:
-        message["Reply-To"] = _address_header(settings.reply_to)
+    reply_to = _addresses("reply_to", [settings.reply_to])[0] if settings.reply_to else ""
+    if reply_to:
+        # The wire form: a non-ASCII domain as IDNA, never an encoded-word.
+        message["Reply-To"] = _address_header(reply_to)
     message["Subject"] = subject
     message["Date"] = format_datetime(localtime())
-    domain = sender.rpartition("@")[2].encode("idna").decode("ascii")
+    domain = _ascii_domain(sender.rpartition("@")[2])
     message_id = message_id or make_msgid(domain=domain)
     message["Message-ID"] = message_id
     for name, value in extra_headers:
@@ -156,5 +171,5 @@ def build_message(
         sender=sender,
         recipients=tuple(recipients),
         message_id=message_id,
-        smtputf8=not all(a.isascii() for a in [sender, *recipients]),
+        smtputf8=not all(a.isascii() for a in [sender, *recipients, reply_to]),
     )

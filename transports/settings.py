@@ -119,11 +119,15 @@ def check_host(value: str) -> str:
         raise ValueError(f"{value!r} is not a valid host name ({exc})") from None
     if len(ascii_name) > 253:
         raise ValueError("is longer than 253 characters")
-    for label in ascii_name.lower().split("."):
+    labels = ascii_name.lower().split(".")
+    for label in labels:
         if not _HOST_LABEL.match(label):
             raise ValueError(
                 f"{value!r} is not a valid host name: use letters, digits, hyphens and dots"
             )
+    if labels[-1].isdigit():
+        # e.g. 1.2.3.256: not an IP address, and no top-level domain is all digits.
+        raise ValueError(f"{value!r} is neither a valid IP address nor a host name")
     return value
 
 
@@ -389,7 +393,8 @@ class Settings(StrictModel):
         return cls.model_construct()
 
 
-_PATH_PREFIX = re.compile(r"^(?P<field>[a-z_]+(?:\.[a-z_]+)?): (?P<message>.*)$")
+# "smtp.host: ..." and deeper paths from the CR/LF check, e.g. "smtp.password_command.1: ...".
+_PATH_PREFIX = re.compile(r"^(?P<field>[a-z_]+(?:\.[a-z0-9_]+)*): (?P<message>.*)$")
 
 
 def field_errors(error: ValidationError) -> list[tuple[str, str]]:
