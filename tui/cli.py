@@ -1,15 +1,882 @@
-"""Command-line entry point (filled in by the CLI work)."""
+"""The command line: the whole engine for scripts, cron and first checks over SSH.
+
+    smtpdesk                      open the TUI
+    smtpdesk --demo [COMMAND]     against an in-process sandbox, temporary config
+    smtpdesk test [--to ADDR] [--probe] [--json]
+    smtpdesk send --to ADDR [--cc ADDR] [--subject S] [--body TEXT | --body-file F]
+                  [--attach FILE]... [--json]
+    smtpdesk show [--json]
+    smtpdesk password set [--stdin] | clear
+    smtpdesk sandbox [--port N] [--tls-port N] [--http-port N]
+
+Exit codes: 0 success, 1 a send or test failed (the hints are printed),
+2 usage or configuration error (the message names the file and the field),
+130 cancelled with Ctrl+C.
+
+Every line that carries text from a server goes through
+``tui.terminal.neutralise``. Nothing heavy is imported at start: Textual only
+for the TUI, the engine only by the commands that use it, so ``--help`` and
+``show`` start fast over SSH.
+
+Adding a subcommand is one function decorated with ``@command``: it adds its
+parser to the subparsers and sets ``handler``.
+"""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
 import sys
+import tempfile
+import textwrap
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from tui.terminal import neutralise
+
+if TYPE_CHECKING:
+    from transports.errors import SendFailure
+    from transports.events import TranscriptEvent
+    from transports.settings import Settings
+    from tui.sandbox import Sandbox
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_CANCELLED = 130
+
+Handler = Callable[["Context"], int]
+Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
+_COMMANDS: list[Registrar] = []
+
+
+def command(registrar: Registrar) -> Registrar:
+    """Register a function that adds one subcommand (and its ``handler``) to the parser."""
+    _COMMANDS.append(registrar)
+    return registrar
+
+
+class CliError(Exception):
+    """A usage or configuration error: printed as one clear message, then exit ``code``."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class Context:
+    """What every command gets: the parsed arguments, paths and output streams."""
+
+    args: argparse.Namespace
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    err: TextIO = field(default_factory=lambda: sys.stderr)
+
+    @property
+    def json(self) -> bool:
+        return bool(getattr(self.args, "json", False))
+
+    @property
+    def demo(self) -> bool:
+        return bool(self.args.demo)
+
+    def config_path(self) -> Path:
+        from tui.paths import config_path
+
+        return config_path(self.args.config)
+
+    def line(self, text: str = "") -> None:
+        """One line of human output on stdout, made safe for the terminal."""
+        print(neutralise(text), file=self.out, flush=True)
+
+    def record(self, data: dict[str, Any]) -> None:
+        """One JSON object on one line (``--json``)."""
+        print(json.dumps(data), file=self.out, flush=True)
+
+    def warn(self, text: str) -> None:
+        for part in text.splitlines() or [""]:
+            print(f"smtpdesk: {neutralise(part)}", file=self.err, flush=True)
+
+    def load_settings(self, *, required: bool) -> Settings:
+        """The saved settings; ``CliError`` (exit 2) naming the file and key when bad."""
+        from tui.store import SettingsStore, StoreError
+
+        store = SettingsStore(self.config_path())
+        try:
+            settings = store.load()
+        except StoreError as exc:
+            raise CliError(str(exc)) from None
+        if required and not store.exists():
+            raise CliError(
+                f"{store.path}: no settings file yet. Fill in the form with `smtpdesk`, "
+                "write the file by hand (`smtpdesk show` prints a template), "
+                "or try everything against the built-in sandbox with `smtpdesk --demo test`."
+            )
+        return settings
+
+    def secret(self, settings: Settings) -> str | None:
+        """The password from env, command or keyring; ``CliError`` when a source fails."""
+        from tui.secrets import SecretsError, get_password
+
+        try:
+            return get_password(settings)
+        except SecretsError as exc:
+            raise CliError(str(exc)) from None
+
+
+# -- output helpers -------------------------------------------------------------
+
+
+def _width() -> int:
+    return max(40, min(100, shutil.get_terminal_size((100, 24)).columns))
+
+
+def _failure_lines(failure: SendFailure) -> list[str]:
+    """The failing step, the class, the title, the server's words and numbered hints."""
+    lines = [
+        f"FAILED at step '{failure.step.value}': {failure.title} [{failure.failure_class.value}]"
+    ]
+    if failure.detail:
+        lines.append(f"  {failure.detail}")
+    if failure.hints:
+        lines.append("What to try:")
+        for number, hint in enumerate(failure.hints, 1):
+            prefix = f"  {number}. "
+            lines.extend(
+                textwrap.wrap(
+                    hint,
+                    width=_width(),
+                    initial_indent=prefix,
+                    subsequent_indent=" " * len(prefix),
+                )
+                or [prefix]
+            )
+    return lines
+
+
+def _event_printer(ctx: Context) -> Callable[[TranscriptEvent], None]:
+    def on_event(event: TranscriptEvent) -> None:
+        if ctx.json:
+            ctx.record(event.to_dict())
+        else:
+            ctx.line(event.format())
+
+    return on_event
+
+
+def _run_async(ctx: Context, coroutine: Coroutine[Any, Any, int]) -> int:
+    """Run a command's coroutine; Ctrl+C → "cancelled", exit 130, no traceback."""
+    try:
+        return asyncio.run(coroutine)
+    except KeyboardInterrupt:
+        if ctx.json:
+            ctx.record({"type": "result", "ok": False, "cancelled": True})
+        ctx.warn("cancelled")
+        return EXIT_CANCELLED
+
+
+# -- demo mode --------------------------------------------------------------------
+
+
+@dataclass
+class Demo:
+    """A running in-process sandbox and a temporary config pointed at it."""
+
+    sandbox: Sandbox
+    settings: Settings
+    config_path: Path
+    folder: Path
+
+
+@contextlib.contextmanager
+def _demo_dirs() -> Any:
+    """A temporary folder for the demo's config and data (the record of the test)."""
+    from tui.paths import DATA_DIR_ENV
+
+    previous = os.environ.get(DATA_DIR_ENV)
+    with tempfile.TemporaryDirectory(prefix="smtpdesk-demo-") as folder:
+        os.environ[DATA_DIR_ENV] = str(Path(folder) / "data")
+        try:
+            yield Path(folder)
+        finally:
+            if previous is None:
+                os.environ.pop(DATA_DIR_ENV, None)
+            else:
+                os.environ[DATA_DIR_ENV] = previous
+
+
+@contextlib.asynccontextmanager
+async def _demo(ctx: Context) -> AsyncIterator[Demo]:
+    """Start the sandbox in this loop and save settings for it to a temporary config."""
+    from tui.sandbox import Sandbox
+    from tui.store import SettingsStore
+
+    with _demo_dirs() as folder:
+        # A fresh random password: it never collides with other text in the
+        # transcript's redaction, and no other local user can guess it.
+        accounts = {"demo@smtpdesk.test": os.urandom(9).hex()}
+        async with Sandbox(folder / "sandbox", accounts=accounts) as sandbox:
+            settings = sandbox.settings("starttls")
+            config = folder / "config" / "settings.toml"
+            SettingsStore(config).save(settings)
+            if not ctx.json:
+                ctx.line(
+                    f"demo: sandbox on 127.0.0.1 (submission port {sandbox.submission_port}), "
+                    f"temporary config {config}"
+                )
+            yield Demo(sandbox=sandbox, settings=settings, config_path=config, folder=folder)
+
+
+# -- the parser -----------------------------------------------------------------
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("smtpdesk")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every registered subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="smtpdesk",
+        description="Set up, test and use the outgoing email of a business application.",
+        epilog="Exit codes: 0 success, 1 send or test failed, 2 usage or configuration "
+        "error, 130 cancelled. Without a command, smtpdesk opens the terminal UI.",
+    )
+    parser.add_argument("--version", action="version", version=f"smtpdesk {_version()}")
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="settings file (default: $SMTPDESK_CONFIG, else the user config dir)",
+    )
+    parser.add_argument(
+        "--documents",
+        metavar="DIR",
+        help="documents folder (default: $SMTPDESK_DOCUMENTS, else the settings, "
+        "else the user data dir)",
+    )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="use a built-in local sandbox and a temporary config (no account needed)",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for registrar in _COMMANDS:
+        registrar(subparsers)
+    return parser
+
+
+# -- test -----------------------------------------------------------------------
+
+
+def _check_address(option: str, value: str) -> str:
+    from transports.addresses import normalize_address
+
+    try:
+        return normalize_address(value)
+    except ValueError as exc:
+        raise CliError(f"{option}: {exc}") from None
+
+
+@command
+def _add_test(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "test",
+        help="run the test send and stream the transcript",
+        description="Connect, secure, authenticate and send a short test message, "
+        "printing every step as it happens. On failure, print the failing step and "
+        "what to try. Exit 0 on success, 1 on failure.",
+    )
+    parser.add_argument(
+        "--to", metavar="ADDR", help="recipient of the test message (default: the sender)"
+    )
+    parser.add_argument(
+        "--probe", action="store_true", help="connect, TLS and AUTH only; send no message"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="one JSON object per event and a final result"
+    )
+    parser.set_defaults(handler=run_test_command)
+
+
+def run_test_command(ctx: Context) -> int:
+    """``smtpdesk test``."""
+    to = _check_address("--to", ctx.args.to) if ctx.args.to is not None else None
+    if ctx.demo:
+
+        async def demo_test() -> int:
+            async with _demo(ctx) as demo:
+                return await _test(ctx, demo.settings, demo.sandbox.password, to)
+
+        return _run_async(ctx, demo_test())
+    settings = ctx.load_settings(required=True)
+    secret = ctx.secret(settings)
+    return _run_async(ctx, _test(ctx, settings, secret, to))
+
+
+async def _test(ctx: Context, settings: Settings, secret: str | None, to: str | None) -> int:
+    from transports.testsend import run_test
+    from tui.verified import record_success
+
+    if not ctx.json:
+        where = (
+            settings.http.url
+            if settings.protocol.value == "http"
+            else f"{settings.smtp.host}:{settings.smtp.port} ({settings.smtp.security.value})"
+        )
+        ctx.line(f"{'probing' if ctx.args.probe else 'testing'} {where}")
+    outcome = await run_test(
+        settings, secret, on_event=_event_printer(ctx), to=to, probe=ctx.args.probe
+    )
+    if ctx.json:
+        ctx.record(outcome.to_dict())
+    if not outcome.ok:
+        if outcome.failure is not None and not ctx.json:
+            for text in _failure_lines(outcome.failure):
+                ctx.line(text)
+        return EXIT_FAILED
+    if not ctx.args.probe:
+        # A probe sends no message: only a full test marks the settings verified.
+        try:
+            record_success(settings)
+        except OSError as exc:
+            ctx.warn(f"the test passed, but it could not be recorded: {exc.strerror}")
+    if not ctx.json:
+        ctx.line("OK: the test passed" if not ctx.args.probe else "OK: the probe passed")
+    return EXIT_OK
+
+
+# -- send -----------------------------------------------------------------------
+
+
+@command
+def _add_send(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "send",
+        help="send an email with the saved settings",
+        description="Build a message (the settings' copy-to and reply-to applied) and "
+        "send it. Nothing is sent when an argument is invalid or an attachment "
+        "cannot be read (exit 2).",
+    )
+    parser.add_argument(
+        "--to", metavar="ADDR", action="append", required=True, help="recipient (repeatable)"
+    )
+    parser.add_argument("--cc", metavar="ADDR", action="append", default=[], help="copy to")
+    parser.add_argument("--subject", metavar="S", default="", help="subject line")
+    body = parser.add_mutually_exclusive_group()
+    body.add_argument("--body", metavar="TEXT", help="message text")
+    body.add_argument(
+        "--body-file", metavar="F", help="read the message text from a file ('-': stdin)"
+    )
+    parser.add_argument(
+        "--attach", metavar="FILE", action="append", default=[], help="attach a file (repeatable)"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="print the transcript")
+    parser.add_argument(
+        "--json", action="store_true", help="one JSON object per event and a final result"
+    )
+    parser.set_defaults(handler=run_send_command)
+
+
+def _read_body(ctx: Context) -> str:
+    if ctx.args.body is not None:
+        return str(ctx.args.body)
+    if ctx.args.body_file is None:
+        return ""
+    try:
+        if ctx.args.body_file == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            data = Path(ctx.args.body_file).read_bytes()
+    except OSError as exc:
+        raise CliError(f"--body-file {ctx.args.body_file}: cannot read: {exc.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CliError(f"--body-file {ctx.args.body_file}: is not UTF-8 text") from None
+
+
+def _read_attachments(paths: list[str]) -> list[Any]:
+    from transports.message import Attachment
+
+    attachments = []
+    for name in paths:
+        path = Path(name)
+        try:
+            data = path.read_bytes()
+        except IsADirectoryError:
+            raise CliError(f"--attach {name}: is a folder, not a file") from None
+        except OSError as exc:
+            raise CliError(f"--attach {name}: cannot read: {exc.strerror}") from None
+        attachments.append(Attachment(filename=path.name, data=data))
+    return attachments
+
+
+def run_send_command(ctx: Context) -> int:
+    """``smtpdesk send``."""
+    from transports.addresses import check_header_text
+
+    # Checked before anything else, so a bad value never reaches a server.
+    for option, values in (("--to", ctx.args.to), ("--cc", ctx.args.cc)):
+        for value in values:
+            _check_address(option, value)
+    try:
+        check_header_text(ctx.args.subject)
+    except ValueError as exc:
+        raise CliError(f"--subject: {exc}") from None
+    body = _read_body(ctx)
+    attachments = _read_attachments(ctx.args.attach)
+    if ctx.demo:
+
+        async def demo_send() -> int:
+            async with _demo(ctx) as demo:
+                demo.sandbox.on_message = lambda m: (
+                    None
+                    if ctx.json
+                    else ctx.line(f"demo: the sandbox captured {m.queue_id} -> {m.path}")
+                )
+                return await _send(ctx, demo.settings, demo.sandbox.password, body, attachments)
+
+        return _run_async(ctx, demo_send())
+    settings = ctx.load_settings(required=True)
+    _build(ctx, settings, body, attachments)  # a bad message fails before any password lookup
+    secret = ctx.secret(settings)
+    return _run_async(ctx, _send(ctx, settings, secret, body, attachments))
+
+
+def _build(ctx: Context, settings: Settings, body: str, attachments: list[Any]) -> Any:
+    from transports.message import MessageError, build_message
+
+    try:
+        return build_message(
+            settings,
+            to=ctx.args.to,
+            cc=ctx.args.cc,
+            subject=ctx.args.subject,
+            body=body,
+            attachments=attachments,
+        )
+    except MessageError as exc:
+        raise CliError(str(exc)) from None
+
+
+async def _send(
+    ctx: Context, settings: Settings, secret: str | None, body: str, attachments: list[Any]
+) -> int:
+    from transports.errors import SendFailure
+    from transports.events import Clock
+    from transports.hints import with_hints
+    from transports.testsend import open_transport
+
+    outgoing = _build(ctx, settings, body, attachments)
+    printer = _event_printer(ctx)
+    clock = Clock()
+
+    def on_event(event: TranscriptEvent) -> None:
+        if ctx.json or ctx.args.verbose:
+            printer(event)
+
+    try:
+        async with open_transport(settings, secret, on_event, clock=clock) as transport:
+            result = await transport.send(outgoing)
+    except SendFailure as caught:
+        failure = with_hints(caught, settings)
+        if ctx.json:
+            ctx.record(
+                {
+                    "type": "result",
+                    "ok": False,
+                    "elapsed_ms": round(clock.elapsed_ms(), 1),
+                    "result": None,
+                    "failure": failure.to_dict(),
+                }
+            )
+        else:
+            for text in _failure_lines(failure):
+                ctx.line(text)
+        return EXIT_FAILED
+    ok = not result.refused
+    if ctx.json:
+        ctx.record(
+            {
+                "type": "result",
+                "ok": ok,
+                "elapsed_ms": round(clock.elapsed_ms(), 1),
+                "result": result.to_dict(),
+                "failure": None,
+            }
+        )
+    else:
+        ctx.line(f"sent to {', '.join(result.accepted)}")
+        ctx.line(f"message id: {result.message_id}")
+        ctx.line(f"queue id: {result.queue_id or '(the server gave none)'}")
+        ctx.line(f"server reply: {result.reply}")
+        for address, reason in result.refused.items():
+            ctx.line(f"REFUSED {address}: {reason}")
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+# -- show -------------------------------------------------------------------------
+
+
+@command
+def _add_show(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "show",
+        help="the effective settings, where the password comes from, whether verified",
+        description="Print the settings in effect (never the password), the config file, "
+        "where the password would come from, and whether the last successful test "
+        "used exactly these settings.",
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON object")
+    parser.set_defaults(handler=run_show_command)
+
+
+def _verified_state(settings: Settings) -> dict[str, Any]:
+    from tui.verified import fingerprint, last_success
+
+    record = last_success()
+    if record is None:
+        return {"state": "never", "text": "never tested", "when": None}
+    when = record.when.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+    if record.fingerprint == fingerprint(settings):
+        return {"state": "verified", "text": f"verified at {when}", "when": when}
+    return {
+        "state": "changed",
+        "text": f"changed since the last successful test ({when}, {record.describe()})",
+        "when": when,
+    }
+
+
+def run_show_command(ctx: Context) -> int:
+    """``smtpdesk show``."""
+    if ctx.demo:
+
+        async def demo_show() -> int:
+            async with _demo(ctx) as demo:
+                return _show(ctx, demo.settings, demo.config_path, exists=True, demo=True)
+
+        return _run_async(ctx, demo_show())
+    from tui.store import SettingsStore
+
+    path = ctx.config_path()
+    settings = ctx.load_settings(required=False)
+    return _show(ctx, settings, path, exists=SettingsStore(path).exists(), demo=False)
+
+
+def _config_origin(ctx: Context) -> str:
+    from tui.paths import CONFIG_ENV
+
+    if ctx.args.config:
+        return "--config"
+    if os.environ.get(CONFIG_ENV):
+        return CONFIG_ENV
+    return "default"
+
+
+def _documents_origin(ctx: Context, settings: Settings) -> tuple[Path, str]:
+    from tui.paths import DOCUMENTS_ENV, documents_dir
+
+    folder = documents_dir(ctx.args.documents, settings.documents.folder)
+    if ctx.args.documents:
+        return folder, "--documents"
+    if os.environ.get(DOCUMENTS_ENV):
+        return folder, DOCUMENTS_ENV
+    if settings.documents.folder:
+        return folder, "settings"
+    return folder, "default"
+
+
+def _show(ctx: Context, settings: Settings, path: Path, *, exists: bool, demo: bool) -> int:
+    from tui.secrets import password_source
+    from tui.store import dump_settings
+
+    source = password_source(settings) if not demo else None
+    verified = _verified_state(settings) if exists else None
+    documents, documents_from = _documents_origin(ctx, settings)
+    config_from = "demo" if demo else _config_origin(ctx)
+    if ctx.json:
+        ctx.record(
+            {
+                "type": "show",
+                "config_path": str(path),
+                "config_from": config_from,
+                "config_exists": exists,
+                "documents_dir": str(documents),
+                "documents_from": documents_from,
+                "settings": settings.model_dump(mode="json"),
+                "password": (
+                    {"kind": source.kind, "description": source.description}
+                    if source
+                    else {"kind": "demo", "description": "the sandbox's demo password"}
+                ),
+                "verified": verified or {"state": "never", "text": "never tested", "when": None},
+            }
+        )
+        return EXIT_OK
+    ctx.line(f"# config file: {path} ({'from ' + config_from})")
+    if not exists:
+        ctx.line("# (no settings file yet: these are the defaults; edit and save it there)")
+    ctx.line(f"# documents folder: {documents} (from {documents_from})")
+    if source is not None:
+        where = "from " if source.kind != "none" else ""
+        ctx.line(f"# password: {where}{source.description}")
+    else:
+        ctx.line("# password: the sandbox's demo password, passed in memory")
+    ctx.line(f"# last test: {verified['text'] if verified else 'never tested'}")
+    ctx.line()
+    body = dump_settings(settings).split("\n\n", 1)[1]
+    for text in body.rstrip("\n").splitlines():
+        ctx.line(text)
+    return EXIT_OK
+
+
+# -- password -----------------------------------------------------------------------
+
+
+@command
+def _add_password(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "password",
+        help="store or remove the password in the system keyring",
+        description="Manage the keyring entry (service 'smtpdesk', user "
+        "'username@host', or the relay URL's host). Where no keyring works, use "
+        "password_command in settings.toml or SMTPDESK_PASSWORD instead.",
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    set_parser = actions.add_parser(
+        "set",
+        help="store the password (prompted twice, or one line from stdin)",
+        description="Store the password in the keyring: prompted twice (hidden) on a "
+        "terminal, or read as one line from standard input with --stdin.",
+    )
+    set_parser.add_argument(
+        "--stdin", action="store_true", help="read the password as one line from stdin"
+    )
+    set_parser.set_defaults(handler=run_password_set)
+    clear_parser = actions.add_parser("clear", help="remove the password from the keyring")
+    clear_parser.set_defaults(handler=run_password_clear)
+
+
+def _settings_for_password(ctx: Context) -> Settings:
+    if ctx.demo:
+        raise CliError(
+            "password: not used with --demo (the sandbox's password is passed in memory)"
+        )
+    from tui.secrets import needs_password
+
+    settings = ctx.load_settings(required=True)
+    if not needs_password(settings):
+        raise CliError(
+            f"{ctx.config_path()}: smtp.username is empty, so there is no AUTH and no "
+            "password to store"
+        )
+    return settings
+
+
+def _read_new_password(ctx: Context) -> str:
+    import getpass
+
+    if ctx.args.stdin:
+        line = sys.stdin.readline()
+        return line.removesuffix("\n").removesuffix("\r")
+    if not sys.stdin.isatty():
+        raise CliError("password set: standard input is not a terminal; use --stdin")
+    try:
+        first = getpass.getpass("Password: ")
+        second = getpass.getpass("Again: ")
+    except EOFError:
+        raise CliError("password set: no password entered") from None
+    if first != second:
+        raise CliError("password set: the two entries differ; nothing was stored")
+    return first
+
+
+def run_password_set(ctx: Context) -> int:
+    """``smtpdesk password set``."""
+    from tui.secrets import PASSWORD_ENV, SecretsError, keyring_user, set_password
+
+    settings = _settings_for_password(ctx)
+    password = _read_new_password(ctx)
+    try:
+        set_password(settings, password)
+    except SecretsError as exc:
+        raise CliError(str(exc)) from None
+    del password
+    ctx.line(
+        f"password stored in the keyring (service 'smtpdesk', user '{keyring_user(settings)}')"
+    )
+    if os.environ.get(PASSWORD_ENV):
+        ctx.warn(f"note: {PASSWORD_ENV} is set and takes precedence over the keyring")
+    elif settings.smtp.password_command:
+        ctx.warn("note: password_command is set in the settings and takes precedence")
+    return EXIT_OK
+
+
+def run_password_clear(ctx: Context) -> int:
+    """``smtpdesk password clear``."""
+    from tui.secrets import SecretsError, clear_password, keyring_user
+
+    settings = _settings_for_password(ctx)
+    try:
+        clear_password(settings)
+    except SecretsError as exc:
+        raise CliError(str(exc)) from None
+    ctx.line(f"no password is stored in the keyring for '{keyring_user(settings)}' any more")
+    return EXIT_OK
+
+
+# -- sandbox ------------------------------------------------------------------------
+
+
+@command
+def _add_sandbox(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from tui.paths import data_dir
+
+    parser = subparsers.add_parser(
+        "sandbox",
+        help="run the local sandbox SMTP/HTTP sink in the foreground",
+        description="A local mail sink on 127.0.0.1 with STARTTLS, implicit TLS, AUTH "
+        "and an HTTP relay endpoint; every message is saved as an .eml file. "
+        "Ctrl+C stops it.",
+    )
+    parser.add_argument(
+        "--port", type=int, default=8587, metavar="N", help="submission (STARTTLS) port"
+    )
+    parser.add_argument("--tls-port", type=int, default=8465, metavar="N", help="implicit TLS port")
+    parser.add_argument("--http-port", type=int, default=8025, metavar="N", help="HTTP port")
+    parser.add_argument(
+        "--folder",
+        metavar="DIR",
+        help=f"where messages are saved (default: {data_dir() / 'sandbox'})",
+    )
+    parser.set_defaults(handler=run_sandbox_command)
+
+
+def run_sandbox_command(ctx: Context) -> int:
+    """``smtpdesk sandbox``: runs until Ctrl+C (exit 0)."""
+    from tui.paths import data_dir
+
+    for option in ("port", "tls_port", "http_port"):
+        value = getattr(ctx.args, option)
+        if not 0 <= value <= 65535:
+            raise CliError(f"--{option.replace('_', '-')}: must be between 0 and 65535")
+    folder = Path(ctx.args.folder) if ctx.args.folder else data_dir() / "sandbox"
+    try:
+        return asyncio.run(_sandbox(ctx, folder))
+    except KeyboardInterrupt:
+        ctx.line("sandbox stopped")
+        return EXIT_OK
+
+
+async def _sandbox(ctx: Context, folder: Path) -> int:
+    from tui.sandbox import Sandbox, describe_message, describe_sandbox
+    from tui.store import dump_settings
+
+    sandbox = Sandbox(
+        folder,
+        submission_port=ctx.args.port,
+        tls_port=ctx.args.tls_port,
+        http_port=ctx.args.http_port,
+    )
+    sandbox.on_message = lambda message: ctx.line(describe_message(message))
+    try:
+        await sandbox.start()
+    except OSError as exc:
+        raise CliError(
+            f"sandbox: cannot listen on 127.0.0.1 ({exc.strerror or exc}); "
+            "choose other ports with --port, --tls-port and --http-port"
+        ) from None
+    try:
+        lines = describe_sandbox(sandbox)
+        for text in lines[:-1]:
+            ctx.line(text)
+        ctx.line("settings.toml for it (paste into the settings file, or use --config):")
+        snippet = dump_settings(sandbox.settings("starttls")).split("\n\n", 1)[1]
+        for text in snippet.rstrip("\n").splitlines():
+            ctx.line(f"  {text}")
+        ctx.line(lines[-1])
+        await asyncio.Event().wait()
+    finally:
+        await sandbox.stop()
+    return EXIT_OK
+
+
+# -- the TUI ------------------------------------------------------------------------
+
+
+def _tui_available() -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("tui.app") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def run_tui_command(ctx: Context) -> int:
+    """No subcommand: the TUI (with ``--demo``: against the sandbox)."""
+    if not _tui_available():
+        if ctx.demo:
+            # Until the TUI lands, the demo is the streaming test against the sandbox.
+            ctx.args.to = None
+            ctx.args.probe = False
+            ctx.args.json = False
+            return run_test_command(ctx)
+        raise CliError("the terminal UI is not available in this build; see `smtpdesk --help`")
+    from tui.app import run_tui  # Textual is imported here and only here
+
+    documents = Path(ctx.args.documents) if ctx.args.documents else None
+    if ctx.demo:
+        with _demo_dirs() as folder:
+            result: int = run_tui(
+                config_path=folder / "config" / "settings.toml",
+                documents_dir=documents,
+                demo=True,
+            )
+            return result
+    result = run_tui(config_path=ctx.config_path(), documents_dir=documents, demo=False)
+    return result
+
+
+# -- main -----------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI."""
-    args = sys.argv[1:] if argv is None else argv
-    print("smtpdesk: not yet", args)
-    return 2
+    """Run the CLI; returns the exit code (never raises, never prints a traceback)."""
+    with contextlib.suppress(AttributeError, ValueError):
+        # Undecodable or unprintable text must not crash the output.
+        sys.stdout.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+        sys.stderr.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    ctx = Context(args)
+    handler: Handler = getattr(args, "handler", run_tui_command)
+    try:
+        return handler(ctx)
+    except CliError as exc:
+        if ctx.json:
+            ctx.record({"type": "error", "exit": exc.code, "message": str(exc)})
+        ctx.warn(str(exc))
+        return exc.code
+    except KeyboardInterrupt:
+        ctx.warn("cancelled")
+        return EXIT_CANCELLED
+    except Exception as exc:  # the last resort: one line, no traceback
+        if os.environ.get("SMTPDESK_DEBUG"):
+            raise
+        ctx.warn(f"unexpected error: {type(exc).__name__}: {exc} (SMTPDESK_DEBUG=1 shows more)")
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":
