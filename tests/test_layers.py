@@ -8,6 +8,7 @@ that importing the engine or the services at run time pulls in no Textual
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import tomllib
@@ -24,7 +25,8 @@ def _contract_services() -> set[str]:
     contracts = config["tool"]["importlinter"]["contracts"]
     layers = next(c for c in contracts if c["type"] == "layers")["layers"]
     services_layer = layers[2]
-    return {part.strip().strip("()") for part in services_layer.split("|")}
+    # "|" separates independent siblings, ":" siblings that may import each other.
+    return {part.strip().strip("()") for part in re.split(r"[|:]", services_layer)}
 
 
 def _tui_modules() -> set[str]:
