@@ -1,0 +1,254 @@
+"""PDF rendering: read back with pypdf, page breaks, fonts, determinism, glyph checks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+from pathlib import Path
+
+import pypdf
+import pytest
+
+from tests.documents.fontmaker import make_font
+from tests.documents.helpers import invoice, write_folder
+from tui import pdf as pdfmod
+from tui.documents import (
+    Invoice,
+    Library,
+    Report,
+    Statement,
+    ensure_documents_folder,
+    format_money,
+    load_folder,
+)
+from tui.pdf import MissingGlyphsError, pdf_filename, render_pdf
+
+FIXED = dt.datetime(2026, 11, 27, 9, 30, tzinfo=dt.UTC)
+CJK_NAME = "株式会社 山田商事"
+
+
+def pages_text(data: bytes) -> list[str]:
+    """The text of each page, as a PDF reader sees it."""
+    assert data.startswith(b"%PDF-")
+    reader = pypdf.PdfReader(io.BytesIO(data))
+    return [page.extract_text() for page in reader.pages]
+
+
+@pytest.fixture
+def samples(tmp_path: Path) -> Library:
+    folder = tmp_path / "samples"
+    ensure_documents_folder(folder)
+    library = load_folder(folder)
+    assert library.problems == []
+    return library
+
+
+@pytest.fixture
+def no_system_fonts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine without any CJK font installed."""
+    monkeypatch.setattr(pdfmod, "SYSTEM_FALLBACK_FONTS", ())
+
+
+def test_invoice_reads_back_number_contact_lines_and_total(samples: Library) -> None:
+    doc = samples.documents["INV-2026-0141"]
+    assert isinstance(doc, Invoice)
+    [text] = pages_text(render_pdf(doc, samples, creation_date=FIXED))
+    assert "INVOICE" in text
+    assert doc.number in text
+    assert "Müller GmbH" in text
+    assert "Lumen Messtechnik GmbH" in text
+    for line in doc.lines:
+        assert line.description in text
+    assert format_money(doc.total, doc.currency) == "€4,997.74"
+    assert "€4,997.74" in text
+    assert "Tax 19 % on €4,155.00" in text and "€789.45" in text
+    assert "Tax 7 % on €49.80" in text and "€3.49" in text
+    assert "2 December 2026" in text  # due date
+    assert "IBAN: DE89 3704 0044 0532 0130 00" in text
+    assert "Page 1 of 1" in text
+
+
+def test_unicode_names_survive(tmp_path: Path) -> None:
+    contacts = [
+        {
+            "id": "c",
+            "name": "Zoë Müller – Ωμέγα Привет",
+            "kind": "customer",
+            "emails": ["zoe@example.test"],
+            "address": ["Łódź, ul. Żółta 3", "Ἀθῆναι"],
+        }
+    ]
+    lines = [
+        {"description": "“Quoted” widget – €-priced", "quantity": 2, "unit_price": "12.50"},
+        {"description": "Сервис Ωμέγα", "quantity": 1, "unit_price": "1"},
+    ]
+    folder = write_folder(tmp_path, {"u": invoice(contact_id="c", lines=lines)}, contacts)
+    library = load_folder(folder)
+    [text] = pages_text(render_pdf(library.documents["u"], library, creation_date=FIXED))
+    for expected in (
+        "Zoë Müller – Ωμέγα Привет",
+        "Łódź, ul. Żółta 3",
+        "“Quoted” widget – €-priced",
+        "Сервис Ωμέγα",
+        "€26.00",
+    ):
+        assert expected in text
+
+
+def test_long_invoice_breaks_across_pages_with_repeated_header(samples: Library) -> None:
+    doc = samples.documents["INV-2026-0145"]
+    assert isinstance(doc, Invoice) and len(doc.lines) >= 40
+    texts = pages_text(render_pdf(doc, samples, creation_date=FIXED))
+    count = len(texts)
+    assert count >= 2
+    for number, text in enumerate(texts, 1):
+        assert f"Page {number} of {count}" in text
+        assert re.search(r"#\s*Description\s*Qty\s*Unit\s*Unit price\s*Tax\s*Amount", text), text
+    assert "continued" in texts[1]
+    everything = "\n".join(texts)
+    for line in doc.lines:
+        assert line.description in everything
+    assert "€8,623.50" in texts[-1]
+
+
+def test_yen_has_no_decimals(samples: Library) -> None:
+    doc = samples.documents["INV-2026-0144"]
+    [text] = pages_text(render_pdf(doc, samples, creation_date=FIXED))
+    assert "¥1,503,800" in text
+    assert "1,370,000" in text
+    assert "¥1,503,800.00" not in text
+
+
+def test_statement_and_report_render(samples: Library) -> None:
+    statement = samples.documents["ST-2026-11-MUELLER"]
+    report = samples.documents["RPT-2026-10"]
+    assert isinstance(statement, Statement) and isinstance(report, Report)
+    [text] = pages_text(render_pdf(statement, samples, creation_date=FIXED))
+    assert "Closing balance" in text and "€4,997.74" in text
+    assert "Opening balance" in text and "€4,212.30" in text
+    for entry in statement.entries:
+        assert entry.description in text
+    [text] = pages_text(render_pdf(report, samples, creation_date=FIXED))
+    assert report.title in text
+    for column in report.columns:
+        assert column in text
+    assert "59,078.95" in text and "Weiß & Partner Steuerberatung" in text
+
+
+def test_every_sample_renders(samples: Library) -> None:
+    for doc in samples.documents.values():
+        texts = pages_text(render_pdf(doc, samples, creation_date=FIXED))
+        assert doc.number in texts[0]
+
+
+def test_same_input_same_bytes_and_the_creation_date_is_used(samples: Library) -> None:
+    doc = samples.documents["INV-2026-0141"]
+    other = samples.documents["Q-2026-0031"]
+    first = render_pdf(doc, samples, creation_date=FIXED)
+    render_pdf(other, samples, creation_date=FIXED)  # shared font cache in between
+    pdfmod._CACHE.clear()  # and a cold cache
+    again = render_pdf(doc, samples, creation_date=FIXED)
+    assert first == again
+    later = render_pdf(doc, samples, creation_date=FIXED + dt.timedelta(days=1))
+    assert later != first
+    reader = pypdf.PdfReader(io.BytesIO(first))
+    assert reader.metadata is not None
+    assert reader.metadata.creation_date == FIXED
+    assert reader.metadata.title == "Invoice INV-2026-0141"
+
+
+def test_cjk_renders_with_a_system_font_or_fails_clearly(samples: Library) -> None:
+    """On a machine with a CJK font it renders; on one without (CI) the error is clear."""
+    doc = samples.documents["INV-2026-0144"]
+    installed = [path for path in pdfmod.SYSTEM_FALLBACK_FONTS if path.is_file()]
+    if installed:
+        [text] = pages_text(render_pdf(doc, samples, creation_date=FIXED))
+        assert CJK_NAME in text
+        assert "光学式膜厚計" in text
+    else:
+        with pytest.raises(MissingGlyphsError, match=r"'株' \(U\+682A\)"):
+            render_pdf(doc, samples, creation_date=FIXED)
+
+
+@pytest.mark.usefixtures("no_system_fonts")
+def test_cjk_without_any_font_is_a_clear_error(samples: Library) -> None:
+    doc = samples.documents["INV-2026-0144"]
+    with pytest.raises(MissingGlyphsError) as caught:
+        render_pdf(doc, samples, creation_date=FIXED)
+    error = caught.value
+    assert isinstance(error, ValueError)
+    assert {"株", "式", "会", "社", "山", "田", "商", "事"} <= set(error.characters)
+    message = str(error)
+    assert "'株' (U+682A)" in message
+    assert "fallback_font" in message and "fonts-ipaexfont-gothic" in message
+    assert "fonts-noto-cjk" in message
+
+
+@pytest.mark.usefixtures("no_system_fonts")
+def test_configured_fallback_font_that_has_the_glyphs_is_used(
+    samples: Library, tmp_path: Path
+) -> None:
+    doc = samples.documents["INV-2026-0144"]
+    data = str(doc.model_dump()) + str(samples.contacts["yamada"].model_dump())
+    needed = "".join(sorted({c for c in data if ord(c) > 0x2FFF}))
+    font = make_font(tmp_path / "cjk.ttf", needed)
+    [text] = pages_text(render_pdf(doc, samples, fallback_font=str(font), creation_date=FIXED))
+    assert CJK_NAME in text
+    assert "校正サービス" in text
+    assert "¥1,503,800" in text  # DejaVu still draws everything it can
+
+
+@pytest.mark.usefixtures("no_system_fonts")
+def test_configured_fallback_font_lacking_the_glyph_names_it(
+    samples: Library, tmp_path: Path
+) -> None:
+    doc = samples.documents["INV-2026-0144"]
+    font = make_font(tmp_path / "partial.ttf", "山田")  # no 株
+    with pytest.raises(MissingGlyphsError) as caught:
+        render_pdf(doc, samples, fallback_font=str(font), creation_date=FIXED)
+    assert "株" in caught.value.characters
+    assert "山" not in caught.value.characters
+    assert "partial.ttf" in str(caught.value)
+
+
+def test_missing_configured_font_file_is_a_clear_error(samples: Library, tmp_path: Path) -> None:
+    doc = samples.documents["INV-2026-0144"]
+    with pytest.raises(ValueError, match="nothing.ttf.*is not a file"):
+        render_pdf(doc, samples, fallback_font=str(tmp_path / "nothing.ttf"))
+
+
+def test_a_character_no_font_has_is_named_before_any_pdf(tmp_path: Path) -> None:
+    lines = [{"description": "Widget \U0010fffd", "quantity": 1, "unit_price": "1"}]
+    folder = write_folder(tmp_path, {"x": invoice(lines=lines)})
+    library = load_folder(folder)
+    with pytest.raises(MissingGlyphsError, match=r"U\+10FFFD"):
+        render_pdf(library.documents["x"], library)
+
+
+def test_pdf_filename() -> None:
+    folder_docs = {
+        "a": invoice(number="INV-0042"),
+        "b": invoice(number="2026/11 #7"),
+    }
+    assert pdf_filename(_parse(folder_docs["a"])) == "Invoice-INV-0042.pdf"
+    assert pdf_filename(_parse(folder_docs["b"])) == "Invoice-2026-11-7.pdf"
+    order = _parse(
+        {
+            "kind": "purchase_order",
+            "number": "PO-1",
+            "contact_id": "parts",
+            "issue_date": "2026-11-01",
+            "currency": "EUR",
+            "lines": [{"description": "x", "quantity": 1, "unit_price": 1}],
+        }
+    )
+    assert pdf_filename(order) == "Purchase-order-PO-1.pdf"
+
+
+def _parse(data: dict[str, object]) -> Invoice:
+    from tui.documents import parse_document
+
+    doc = parse_document(data, "id")
+    assert not isinstance(doc, Report | Statement)
+    return doc  # type: ignore[return-value]

@@ -1,0 +1,623 @@
+"""Render a document to PDF with fpdf2: business header, line table, totals, page n of m.
+
+Fonts. DejaVu Sans (regular and bold, shipped in ``tui/fonts`` with its licence)
+prints €, “quotes”, Müller, Zoë, Ωμέγα and Привет the same on every machine.
+Characters DejaVu lacks (CJK) come from a fallback font: the one named in the
+settings (``[documents] fallback_font``), else a known system font (IPAex,
+Noto CJK, Droid Sans Fallback), loaded only when the document needs it.
+fpdf2 only logs a warning for a character no font has and prints a blank, so
+every string drawn is recorded and checked against the fonts' character maps
+before any byte of PDF is produced: a gap raises ``MissingGlyphsError``.
+
+Speed. Parsing a font costs tens of milliseconds per document. The parsed font
+(character map, widths, descriptor) is kept per process and cloned into each
+new ``FPDF``; only the fontTools object, which subsetting mutates, is reopened
+from cached bytes each time (lazily, so it costs little). An FPDF is never
+deep-copied (that breaks subsetting later, FACTS.md).
+
+Output is deterministic: pass ``creation_date`` and the same input gives the
+same bytes.
+
+This is a service module: no Textual import (DESIGN.md section 8).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import io
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from fontTools import ttLib
+from fpdf import FPDF
+from fpdf.fonts import FontFace, SubsetMap, TTFFont
+
+from tui.documents import (
+    AnyDocument,
+    Business,
+    Contact,
+    Invoice,
+    Library,
+    PurchaseOrder,
+    Quote,
+    Report,
+    Statement,
+    format_amount,
+    format_money,
+    format_quantity,
+)
+
+FONT_DIR = Path(__file__).with_name("fonts")
+REGULAR_FONT = FONT_DIR / "DejaVuSans.ttf"
+BOLD_FONT = FONT_DIR / "DejaVuSans-Bold.ttf"
+
+SYSTEM_FALLBACK_FONTS: tuple[Path, ...] = (
+    Path("/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf"),
+    Path("/usr/share/fonts/truetype/ipaexfont-gothic/ipaexg.ttf"),
+    Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
+    Path("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf"),
+)
+"""Known CJK fonts, tried in order when the document needs one (Debian paths)."""
+
+FONT_HELP = (
+    "set [documents] fallback_font in the settings to a TTF/OTF font that has them, "
+    "or install a CJK font (Debian/Ubuntu: apt install fonts-ipaexfont-gothic, "
+    "or fonts-noto-cjk)"
+)
+
+# Tables fpdf2 never uses (it does no text shaping here): dropping them before
+# subsetting keeps the embedded font small and the subsetting fast.
+_UNUSED_TABLES = ("GSUB", "GPOS", "GDEF", "kern", "MATH", "FFTM", "JSTF", "BASE")
+
+_MONTHS = (
+    "January February March April May June July August September October November December"
+).split()
+
+_INK = (33, 37, 41)
+_MUTED = (108, 117, 125)
+_RULE = (206, 212, 218)
+_SHADE = (236, 239, 243)
+
+
+class MissingGlyphsError(ValueError):
+    """Characters that no available font can show; no PDF was produced."""
+
+    def __init__(self, characters: Sequence[str], fonts: Sequence[str]) -> None:
+        self.characters = list(characters)
+        self.fonts = list(fonts)
+        shown = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in self.characters[:12])
+        more = len(self.characters) - 12
+        if more > 0:
+            shown += f" and {more} more"
+        tried = ", ".join(self.fonts)
+        count = len(self.characters)
+        noun = "character" if count == 1 else "characters"
+        super().__init__(
+            f"no font can show {count} {noun}: {shown} (fonts tried: {tried}); {FONT_HELP}"
+        )
+
+
+# --- font cache ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _FontTemplate:
+    """A font parsed once: fpdf2's metrics object and the file's bytes."""
+
+    font: TTFFont
+    data: bytes
+
+    @property
+    def cmap(self) -> dict[int, str]:
+        return self.font.cmap
+
+
+_CACHE: dict[tuple[str, str, str], _FontTemplate | None] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def _template(path: Path, fontkey: str, style: str) -> _FontTemplate | None:
+    """The parsed font, or ``None`` for a font that cannot be cloned (CFF outlines)."""
+    key = (str(path), fontkey, style)
+    with _CACHE_LOCK:
+        if key not in _CACHE:
+            font = TTFFont(FPDF(), path, fontkey, style)
+            # The metrics are read; every clone gets its own fontTools object.
+            font.ttfont.close()
+            clonable = not font.is_cff and not font.color_font and not font.is_compressed
+            _CACHE[key] = _FontTemplate(font, _slim_font(path)) if clonable else None
+        return _CACHE[key]
+
+
+def _slim_font(path: Path) -> bytes:
+    """The font without the tables fpdf2 does not use, and with only the Unicode cmaps.
+
+    Glyphs and glyph ids are untouched, so the metrics parsed from the original file
+    still apply; subsetting the slim font per document is about twice as fast.
+    """
+    buffer = io.BytesIO()
+    with ttLib.TTFont(str(path), recalcTimestamp=False, lazy=True) as font:
+        for tag in _UNUSED_TABLES:
+            if tag in font:
+                del font[tag]
+        cmap = font["cmap"]
+        unicode_maps = {(3, 1), (3, 10)}
+        cmap.tables = [t for t in cmap.tables if (t.platformID, t.platEncID) in unicode_maps]
+        font.save(buffer)
+    return buffer.getvalue()
+
+
+def _add_font(pdf: FPDF, family: str, style: str, path: Path) -> None:
+    """``pdf.add_font`` with the parsing done once per process."""
+    fontkey = f"{family.lower()}{style}"
+    template = _template(path, fontkey, style)
+    if template is None or fontkey in pdf.fonts:
+        pdf.add_font(family, style, str(path))
+        return
+    # A shallow copy shares the read-only metrics (cmap, glyph ids, descriptor); the
+    # state one document changes (subset, widths cache, missing glyphs, the fontTools
+    # object that subsetting mutates) is fresh.
+    font = copy.copy(template.font)
+    font.i = len(pdf.fonts) + 1
+    font.ttfont = ttLib.TTFont(io.BytesIO(template.data), recalcTimestamp=False, lazy=True)
+    font.cw = template.font.cw.copy()
+    font.missing_glyphs = []
+    font.biggest_size_pt = 0
+    font._hbfont = None
+    font.subset = SubsetMap(font)
+    pdf.fonts[fontkey] = font
+
+
+def _cmap(path: Path, fontkey: str) -> set[int]:
+    template = _template(path, fontkey, fontkey[-1] if fontkey.endswith("B") else "")
+    if template is not None:
+        return set(template.cmap)
+    font = TTFFont(FPDF(), path, fontkey, "")
+    font.ttfont.close()
+    return set(font.cmap)
+
+
+# --- formatting ------------------------------------------------------------------------------
+
+
+def format_date(value: dt.date) -> str:
+    """``2 November 2026`` (English month names, independent of the locale)."""
+    return f"{value.day} {_MONTHS[value.month - 1]} {value.year}"
+
+
+def format_short_date(value: dt.date) -> str:
+    """``2 Nov 2026``, for table columns."""
+    return f"{value.day} {_MONTHS[value.month - 1][:3]} {value.year}"
+
+
+def _format_rate(rate: Decimal) -> str:
+    return f"{format_quantity(rate)} %"
+
+
+def pdf_filename(doc: AnyDocument) -> str:
+    """``Invoice-INV-0042.pdf``: the attachment's file name, safe on every system."""
+    label = {"purchase_order": "Purchase-order"}.get(doc.kind, doc.kind.capitalize())
+    number = re.sub(r"[^A-Za-z0-9._-]+", "-", doc.number).strip("-.") or doc.id
+    return f"{label}-{number}.pdf"
+
+
+# --- the renderer ----------------------------------------------------------------------------
+
+
+class _Pdf(FPDF):
+    """An A4 page with the business header and a ``Page n of m`` footer."""
+
+    def __init__(self, doc: AnyDocument, business: Business) -> None:
+        super().__init__(orientation="P", unit="mm", format="A4")
+        self.doc = doc
+        self.business = business
+        # (style, character) for every character drawn, in order of first appearance.
+        self.drawn: dict[tuple[str, str], None] = {}
+        self.set_margins(18, 16, 18)
+        self.set_auto_page_break(True, margin=22)
+        self.alias_nb_pages()
+        self.c_margin = 1.5
+
+    # Every string goes through here so the glyph check sees exactly what is drawn.
+    def note(self, text: str) -> str:
+        style = "B" if "B" in self.font_style else ""
+        self.drawn.update(dict.fromkeys((style, char) for char in text))
+        return text
+
+    def note_cells(self, texts: Iterable[str], style: str) -> None:
+        for text in texts:
+            self.drawn.update(dict.fromkeys((style, char) for char in text))
+
+    def put(
+        self,
+        w: float,
+        h: float,
+        text: str,
+        *,
+        style: str = "",
+        size: float = 9,
+        align: str = "L",
+        color: tuple[int, int, int] = _INK,
+        new_line: bool = True,
+    ) -> None:
+        self.set_font("DejaVu", style, size)
+        self.set_text_color(*color)
+        nxt: dict[str, Any] = (
+            {"new_x": "LMARGIN", "new_y": "NEXT"}
+            if new_line
+            else {"new_x": "RIGHT", "new_y": "TOP"}
+        )
+        self.cell(w, h, self.note(text), align=align, **nxt)
+
+    def header(self) -> None:
+        doc, business = self.doc, self.business
+        top = self.t_margin
+        if self.page_no() == 1:
+            self.set_xy(self.l_margin, top)
+            self.put(110, 8, business.name, style="B", size=15)
+            for line in [*business.address, business.email, business.phone, business.website]:
+                if line:
+                    self.put(110, 4.2, line, size=8, color=_MUTED)
+            bottom = self.get_y()
+            self.set_xy(self.w - self.r_margin - 80, top)
+            self.put(80, 8, doc.LABEL.upper(), style="B", size=15, align="R")
+            self.set_x(self.w - self.r_margin - 80)
+            self.put(80, 5, doc.number, size=10, align="R", color=_MUTED)
+            self.set_y(max(bottom, self.get_y()) + 4)
+        else:
+            self.set_xy(self.l_margin, top)
+            self.put(0, 5, business.name, style="B", size=9, new_line=False)
+            self.set_x(self.l_margin)
+            self.put(0, 5, f"{doc.title} · continued", size=9, align="R", color=_MUTED)
+            self.set_y(self.get_y() + 3)
+        self.set_draw_color(*_RULE)
+        self.line(self.l_margin, self.get_y(), self.w - self.r_margin, self.get_y())
+        self.ln(4)
+
+    def footer(self) -> None:
+        self.set_y(-15)
+        self.set_draw_color(*_RULE)
+        self.line(self.l_margin, self.get_y(), self.w - self.r_margin, self.get_y())
+        self.ln(1.5)
+        business = self.business
+        parts = [business.name, f"VAT ID {business.vat_id}" if business.vat_id else ""]
+        self.put(0, 4, "  ·  ".join(p for p in parts if p), size=7, color=_MUTED, new_line=False)
+        self.set_x(self.l_margin)
+        self.put(0, 4, f"Page {self.page_no()} of {{nb}}", size=7, align="R", color=_MUTED)
+
+    # --- blocks -------------------------------------------------------------------------------
+
+    def party_and_facts(
+        self, label: str, contact: Contact, facts: list[tuple[str, str]], emails: bool = True
+    ) -> None:
+        """The bill-to / supplier block on the left, key facts on the right."""
+        top = self.get_y()
+        self.put(90, 5, label.upper(), style="B", size=7.5, color=_MUTED)
+        self.put(90, 5.5, contact.name, style="B", size=10.5)
+        if contact.contact_person:
+            self.put(90, 4.6, f"Attn: {contact.contact_person}", size=9)
+        for line in contact.address:
+            self.put(90, 4.6, line, size=9)
+        if emails:
+            self.put(90, 4.6, ", ".join(contact.emails), size=8.5, color=_MUTED)
+        left_bottom = self.get_y()
+        self.set_y(top)
+        for key, value in facts:
+            if not value:
+                continue
+            self.set_x(self.w - self.r_margin - 82)
+            self.put(34, 5, key, size=8.5, color=_MUTED, new_line=False)
+            self.put(48, 5, value, size=8.5, align="R")
+        self.set_y(max(left_bottom, self.get_y()) + 6)
+
+    def address_block(self, label: str, lines: Sequence[str]) -> None:
+        if not lines:
+            return
+        self.put(0, 5, label.upper(), style="B", size=7.5, color=_MUTED)
+        for line in lines:
+            self.put(0, 4.6, line, size=9)
+        self.ln(4)
+
+    def table_of(
+        self,
+        headings: Sequence[str],
+        rows: Sequence[Sequence[str]],
+        widths: Sequence[float],
+        aligns: Sequence[str],
+        bold_last: bool = False,
+    ) -> None:
+        """A table that breaks across pages and repeats its heading row."""
+        self.set_font("DejaVu", "", 8.5)
+        self.set_text_color(*_INK)
+        self.set_draw_color(*_RULE)
+        heading_style = FontFace(emphasis="BOLD", color=_INK, fill_color=_SHADE)
+        self.note_cells(headings, "B")
+        with self.table(
+            width=self.epw,
+            col_widths=tuple(widths),
+            text_align=tuple(aligns),
+            borders_layout="HORIZONTAL_LINES",
+            headings_style=heading_style,
+            line_height=4.6,
+            padding=(1.2, 1.5),
+            repeat_headings=1,
+            first_row_as_headings=True,
+        ) as table:
+            head = table.row()
+            for text in headings:
+                head.cell(text)
+            for index, cells in enumerate(rows):
+                row = table.row()
+                bold = bold_last and index == len(rows) - 1
+                self.note_cells(cells, "B" if bold else "")
+                for text in cells:
+                    row.cell(text, style=FontFace(emphasis="BOLD") if bold else None)
+        self.ln(4)
+
+    def totals(self, rows: list[tuple[str, str]], total: tuple[str, str]) -> None:
+        """Right-aligned label/amount pairs, the total in bold under a rule."""
+        needed = 6 * len(rows) + 12
+        if self.get_y() + needed > self.page_break_trigger:
+            self.add_page()
+        x = self.w - self.r_margin - 90
+        for label, amount in rows:
+            self.set_x(x)
+            self.put(60, 5.5, label, size=9, align="R", color=_MUTED, new_line=False)
+            self.put(30, 5.5, amount, size=9, align="R")
+        self.set_draw_color(*_INK)
+        self.line(x + 30, self.get_y() + 1, self.w - self.r_margin, self.get_y() + 1)
+        self.ln(2.5)
+        self.set_x(x)
+        self.put(60, 7, total[0], style="B", size=11, align="R", new_line=False)
+        self.put(30, 7, total[1], style="B", size=11, align="R")
+        self.ln(5)
+
+    def paragraphs(self, title: str, lines: Sequence[str]) -> None:
+        lines = [line for line in lines if line]
+        if not lines:
+            return
+        if self.get_y() + 5 + 4.6 * len(lines) > self.page_break_trigger:
+            self.add_page()
+        if title:
+            self.put(0, 5, title.upper(), style="B", size=7.5, color=_MUTED)
+        self.set_font("DejaVu", "", 8.5)
+        self.set_text_color(*_INK)
+        for line in lines:
+            self.multi_cell(0, 4.4, self.note(line), new_x="LMARGIN", new_y="NEXT")
+        self.ln(3)
+
+
+def _line_rows(doc: Invoice | Quote | PurchaseOrder) -> list[list[str]]:
+    return [
+        [
+            str(number),
+            line.description,
+            format_quantity(line.quantity),
+            line.unit,
+            format_amount(line.unit_price, doc.currency),
+            _format_rate(line.tax_rate),
+            format_amount(doc.line_total(line), doc.currency),
+        ]
+        for number, line in enumerate(doc.lines, 1)
+    ]
+
+
+def _render_lines(pdf: _Pdf, doc: Invoice | Quote | PurchaseOrder, library: Library) -> None:
+    contact = library.contact(doc)
+    dates: list[tuple[str, str]] = [(f"{doc.LABEL} number", doc.number)]
+    dates.append(("Date", format_date(doc.issue_date)))
+    if isinstance(doc, Invoice):
+        dates.append(("Due date", format_date(doc.due_date)))
+    elif isinstance(doc, Quote):
+        dates.append(("Valid until", format_date(doc.valid_until)))
+    elif doc.delivery_date is not None:
+        dates.append(("Delivery date", format_date(doc.delivery_date)))
+    dates += [("Reference", doc.reference), ("Currency", doc.currency)]
+    label = "Supplier" if isinstance(doc, PurchaseOrder) else "Bill to"
+    if isinstance(doc, Quote):
+        label = "Prepared for"
+    pdf.party_and_facts(label, contact, dates)
+    if isinstance(doc, PurchaseOrder):
+        pdf.address_block("Deliver to", doc.delivery_address)
+    pdf.table_of(
+        ["#", "Description", "Qty", "Unit", "Unit price", "Tax", f"Amount ({doc.currency})"],
+        _line_rows(doc),
+        widths=(6, 62, 11, 11, 20, 11, 23),
+        aligns=("R", "L", "R", "L", "R", "R", "R"),
+    )
+    rows = [("Subtotal", format_money(doc.subtotal, doc.currency))]
+    for tax in doc.taxes:
+        base = format_money(tax.base, doc.currency)
+        rows.append(
+            (f"Tax {_format_rate(tax.rate)} on {base}", format_money(tax.amount, doc.currency))
+        )
+    pdf.totals(rows, (f"Total {doc.currency}", format_money(doc.total, doc.currency)))
+    if isinstance(doc, Invoice):
+        pdf.paragraphs("Payment terms", [doc.payment_terms])
+        pdf.paragraphs("Please pay to", library.business.bank)
+    pdf.paragraphs("Notes", doc.notes)
+
+
+def _render_statement(pdf: _Pdf, doc: Statement, library: Library) -> None:
+    period = f"{format_date(doc.period_start)} – {format_date(doc.period_end)}"
+    facts = [
+        ("Statement", doc.number),
+        ("Date", format_date(doc.issue_date)),
+        ("Period", period),
+        ("Reference", doc.reference),
+        ("Currency", doc.currency),
+    ]
+    pdf.party_and_facts("Statement for", library.contact(doc), facts)
+    balance = doc.opening_balance
+    rows = [[format_short_date(doc.period_start), "Opening balance", "", "", "", ""]]
+    rows[0][5] = format_amount(balance, doc.currency)
+    for entry in doc.entries:
+        balance += entry.amount
+        charge = format_amount(entry.amount, doc.currency) if entry.amount >= 0 else ""
+        paid = format_amount(-entry.amount, doc.currency) if entry.amount < 0 else ""
+        rows.append(
+            [
+                format_short_date(entry.date),
+                entry.description,
+                entry.reference,
+                charge,
+                paid,
+                format_amount(balance, doc.currency),
+            ]
+        )
+    pdf.table_of(
+        ["Date", "Description", "Reference", "Charges", "Payments", "Balance"],
+        rows,
+        widths=(24, 50, 28, 20, 20, 22),
+        aligns=("L", "L", "L", "R", "R", "R"),
+    )
+    pdf.totals(
+        [("Opening balance", format_money(doc.opening_balance, doc.currency))],
+        ("Closing balance", format_money(doc.closing_balance, doc.currency)),
+    )
+    pdf.paragraphs("Please pay to", library.business.bank)
+    pdf.paragraphs("Notes", doc.notes)
+
+
+def _cell_text(value: str | int | Decimal) -> str:
+    return value if isinstance(value, str) else f"{value:,}"
+
+
+def _render_report(pdf: _Pdf, doc: Report, library: Library) -> None:
+    names = [library.contacts[r].name for r in doc.recipients if r in library.contacts]
+    facts = [("Report", doc.number), ("Date", format_date(doc.issue_date))]
+    facts.append(("Reference", doc.reference))
+    pdf.party_and_facts("Prepared for", library.contact(doc), facts, emails=False)
+    pdf.put(0, 7, doc.title, style="B", size=13)
+    pdf.ln(1)
+    if len(names) > 1:
+        pdf.paragraphs("Also sent to", [", ".join(dict.fromkeys(names[1:]))])
+    if doc.subtitle:
+        pdf.paragraphs("", [doc.subtitle])
+    numeric = [all(_looks_numeric(row[i]) for row in doc.rows) for i in range(len(doc.columns))]
+    rows = [[_cell_text(cell) for cell in row] for row in doc.rows]
+    if doc.totals is not None:
+        rows.append([_cell_text(cell) for cell in doc.totals])
+    weights = [max([len(c)] + [len(r[i]) for r in rows]) + 4 for i, c in enumerate(doc.columns)]
+    pdf.table_of(
+        doc.columns,
+        rows,
+        widths=tuple(float(w) for w in weights),
+        aligns=tuple("R" if n else "L" for n in numeric),
+        bold_last=doc.totals is not None,
+    )
+    pdf.paragraphs("Notes", doc.notes)
+
+
+def _looks_numeric(value: str | int | Decimal) -> bool:
+    if not isinstance(value, str):
+        return True
+    return bool(re.fullmatch(r"[-+]?[\d,. ]+\s*%?|", value.strip()))
+
+
+def _model_characters(doc: AnyDocument, library: Library) -> set[str]:
+    """Every character in the document's data: decides whether a fallback is needed."""
+    chars: set[str] = set()
+    ids = doc.recipients if isinstance(doc, Report) else [doc.contact_id]
+    contacts = [library.contacts[i] for i in ids if i in library.contacts]
+    for model in (doc, library.business, *contacts):
+        chars.update(str(model.model_dump(mode="json")))
+    return chars
+
+
+def _fallback_candidates(configured: str) -> list[Path]:
+    candidates = [Path(configured).expanduser()] if configured else []
+    candidates += [path for path in SYSTEM_FALLBACK_FONTS if path.is_file()]
+    return candidates
+
+
+def render_pdf(
+    doc: AnyDocument,
+    library: Library,
+    *,
+    fallback_font: str = "",
+    creation_date: dt.datetime | None = None,
+) -> bytes:
+    """Render one document to PDF bytes.
+
+    Args:
+        doc: The document (from ``library.documents``).
+        library: The loaded folder (contacts and the business profile).
+        fallback_font: A TTF/OTF/TTC file for characters DejaVu Sans lacks (settings
+            ``[documents] fallback_font``); known system CJK fonts are tried after it.
+        creation_date: Fixed creation date for byte-identical output (naive means UTC).
+
+    Raises:
+        MissingGlyphsError: A character that no available font can show.
+        ValueError: The configured fallback font is missing or unreadable.
+    """
+    pdf = _Pdf(doc, library.business)
+    _add_font(pdf, "DejaVu", "", REGULAR_FONT)
+    _add_font(pdf, "DejaVu", "B", BOLD_FONT)
+    fonts = {"": _cmap(REGULAR_FONT, "dejavu"), "B": _cmap(BOLD_FONT, "dejavuB")}
+    tried = [REGULAR_FONT.name]
+
+    needed = {ord(c) for c in _model_characters(doc, library)} - (fonts[""] & fonts["B"])
+    fallback_cmaps: set[int] = set()
+    if needed:
+        if fallback_font and not Path(fallback_font).expanduser().is_file():
+            raise ValueError(f"fallback font {fallback_font!r} (settings documents) is not a file")
+        families: list[str] = []
+        for index, path in enumerate(_fallback_candidates(fallback_font)):
+            family = f"fallback{index}"
+            try:
+                cmap = _cmap(path, family)
+            except Exception as exc:  # fontTools raises many types for a bad file
+                if index == 0 and fallback_font:
+                    raise ValueError(f"fallback font {str(path)!r} cannot be read: {exc}") from exc
+                continue
+            tried.append(path.name)
+            if not needed & cmap:
+                continue
+            _add_font(pdf, family, "", path)
+            families.append(family)
+            fallback_cmaps |= cmap
+            needed -= cmap
+            if not needed:
+                break
+        if families:
+            pdf.set_fallback_fonts(families, exact_match=False)
+
+    if creation_date is not None:
+        if creation_date.tzinfo is None:
+            creation_date = creation_date.replace(tzinfo=dt.UTC)
+        pdf.set_creation_date(creation_date)
+    pdf.set_title(doc.title)
+    pdf.set_author(library.business.name)
+    pdf.set_subject(f"{doc.title} for {library.contact(doc).name}")
+    pdf.set_creator("smtpdesk")
+    pdf.set_lang("en")
+
+    pdf.add_page()
+    if isinstance(doc, Invoice | Quote | PurchaseOrder):
+        _render_lines(pdf, doc, library)
+    elif isinstance(doc, Statement):
+        _render_statement(pdf, doc, library)
+    else:
+        _render_report(pdf, doc, library)
+
+    missing: dict[str, None] = {}
+    for style, char in pdf.drawn:
+        code = ord(char)
+        if code not in fonts[style] and code not in fallback_cmaps and char not in "\n\r\t":
+            missing[char] = None
+    try:
+        if missing:
+            raise MissingGlyphsError(list(missing), tried)
+        return bytes(pdf.output())
+    finally:
+        # fpdf2 never closes the font files it opened (fonts added without the cache).
+        for font in pdf.fonts.values():
+            if isinstance(font, TTFFont):
+                font.ttfont.close()
