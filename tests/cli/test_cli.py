@@ -664,3 +664,18 @@ def test_cli_imports_no_textual_nor_heavy_libraries(args: list[str]) -> None:
     assert "tui.cli" in imported
     heavy = {m for m in imported if m.split(".")[0] in {"textual", "rich", "fpdf", "httpx"}}
     assert not heavy
+
+
+def test_demo_without_the_tui_streams_the_test(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Until tui.app exists, `smtpdesk --demo` is the streaming demo test."""
+    from tui import cli
+
+    monkeypatch.setattr(cli, "_tui_available", lambda: False)
+    assert cli.main(["--demo"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1] == "OK: the test passed"
+    assert any("<-~235" in line for line in out)
+    assert cli.main([]) == 2
+    assert "terminal UI is not available" in capsys.readouterr().err
