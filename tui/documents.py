@@ -107,6 +107,10 @@ def _text(value: str, limit: int = 500) -> str:
 
 ShortText = Annotated[str, Field(max_length=500)]
 
+# Bounds keep every sum inside Decimal's default 28-digit precision, so quantizing
+# can never raise (a 1E+30 price is a typo, reported like any other field error).
+Money = Annotated[Decimal, Field(ge=-(10**12), le=10**12, allow_inf_nan=False)]
+
 
 class _Model(BaseModel):
     """Base of every file model: unknown keys are errors, strings are single lines."""
@@ -133,14 +137,14 @@ class _Model(BaseModel):
 class Business(_Model):
     """The business that sends the documents (``business.json``)."""
 
-    name: str = ""
-    address: list[ShortText] = Field(default_factory=list)
+    name: Annotated[str, Field(max_length=200)] = ""
+    address: Annotated[list[ShortText], Field(max_length=10)] = Field(default_factory=list)
     """Postal address, one line per item."""
     email: str = ""
-    phone: str = ""
-    website: str = ""
-    vat_id: str = ""
-    bank: list[ShortText] = Field(default_factory=list)
+    phone: ShortText = ""
+    website: ShortText = ""
+    vat_id: ShortText = ""
+    bank: Annotated[list[ShortText], Field(max_length=10)] = Field(default_factory=list)
     """Bank details, one line per item (account holder, IBAN, BIC …)."""
 
     @field_validator("email")
@@ -155,10 +159,10 @@ class Contact(_Model):
     id: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")]
     name: Annotated[str, Field(min_length=1, max_length=200)]
     kind: Literal["customer", "supplier"]
-    emails: Annotated[list[str], Field(min_length=1)]
+    emails: Annotated[list[str], Field(min_length=1, max_length=20)]
     contact_person: ShortText = ""
-    address: list[ShortText] = Field(default_factory=list)
-    language: str = ""
+    address: Annotated[list[ShortText], Field(max_length=10)] = Field(default_factory=list)
+    language: Annotated[str, Field(max_length=35)] = ""
     """Optional language tag (``de``, ``ja``) for templates."""
 
     @field_validator("emails")
@@ -171,9 +175,9 @@ class Line(_Model):
     """One line of an invoice, quote or purchase order."""
 
     description: Annotated[str, Field(min_length=1, max_length=300)]
-    quantity: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
+    quantity: Annotated[Decimal, Field(gt=0, le=10**9, allow_inf_nan=False)]
     unit: Annotated[str, Field(max_length=20)] = ""
-    unit_price: Annotated[Decimal, Field(allow_inf_nan=False)]
+    unit_price: Money
     tax_rate: Annotated[Decimal, Field(ge=0, le=100, allow_inf_nan=False)] = Decimal(0)
     """Tax rate in percent (``19`` for 19 %)."""
 
@@ -189,7 +193,7 @@ class _Document(_Model):
     currency: str
     reference: ShortText = ""
     notes: list[ShortText] = Field(default_factory=list)
-    stated_total: Decimal | None = Field(default=None, alias="total", allow_inf_nan=False)
+    stated_total: Money | None = Field(default=None, alias="total")
     """The total written in the file, if any; checked against the computed one."""
 
     @field_validator("currency")
@@ -312,7 +316,7 @@ class StatementEntry(_Model):
     date: dt.date
     description: Annotated[str, Field(min_length=1, max_length=300)]
     reference: ShortText = ""
-    amount: Annotated[Decimal, Field(allow_inf_nan=False)]
+    amount: Money
 
 
 class Statement(_Document):
@@ -322,7 +326,7 @@ class Statement(_Document):
     kind: Literal["statement"]
     period_start: dt.date
     period_end: dt.date
-    opening_balance: Annotated[Decimal, Field(allow_inf_nan=False)] = Decimal(0)
+    opening_balance: Money = Decimal(0)
     entries: Annotated[list[StatementEntry], Field(max_length=5000)] = Field(default_factory=list)
 
     @property
@@ -385,6 +389,9 @@ class Report(_Document):
             for cell in row:
                 if isinstance(cell, str):
                     _text(cell)
+        for cell in self.totals or []:
+            if isinstance(cell, str):
+                _text(cell)
         if self.totals is not None and len(self.totals) != width:
             raise ValueError(f"totals: has {len(self.totals)} cells, the columns are {width}")
         if self.stated_total is not None:

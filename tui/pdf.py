@@ -246,24 +246,34 @@ class _Pdf(FPDF):
         color: tuple[int, int, int] = _INK,
         new_line: bool = True,
     ) -> None:
+        """One line of text; too long, it shrinks a little, then wraps (or is clipped)."""
         self.set_font("DejaVu", style, size)
         self.set_text_color(*color)
+        text = self.note(text)
+        room = (w if w > 0 else self.w - self.r_margin - self.x) - 2 * self.c_margin
+        while self.get_string_width(text) > room and self.font_size_pt > size * 0.8:
+            self.set_font_size(self.font_size_pt - 0.5)
+        if new_line and self.get_string_width(text) > room:
+            self.multi_cell(w, h, text, align=align, new_x="LMARGIN", new_y="NEXT")
+            return
+        while len(text) > 1 and self.get_string_width(text) > room:
+            text = text[:-2] + "…"  # a cell that must stay one line: cut, never overlap
         nxt: dict[str, Any] = (
             {"new_x": "LMARGIN", "new_y": "NEXT"}
             if new_line
             else {"new_x": "RIGHT", "new_y": "TOP"}
         )
-        self.cell(w, h, self.note(text), align=align, **nxt)
+        self.cell(w, h, text, align=align, **nxt)
 
     def header(self) -> None:
         doc, business = self.doc, self.business
         top = self.t_margin
         if self.page_no() == 1:
             self.set_xy(self.l_margin, top)
-            self.put(110, 8, business.name, style="B", size=15)
+            self.put(95, 8, business.name, style="B", size=15)
             for line in [*business.address, business.email, business.phone, business.website]:
                 if line:
-                    self.put(110, 4.2, line, size=8, color=_MUTED)
+                    self.put(95, 4.2, line, size=8, color=_MUTED)
             bottom = self.get_y()
             self.set_xy(self.w - self.r_margin - 80, top)
             self.put(80, 8, doc.LABEL.upper(), style="B", size=15, align="R")
@@ -272,9 +282,9 @@ class _Pdf(FPDF):
             self.set_y(max(bottom, self.get_y()) + 4)
         else:
             self.set_xy(self.l_margin, top)
-            self.put(0, 5, business.name, style="B", size=9, new_line=False)
-            self.set_x(self.l_margin)
-            self.put(0, 5, f"{doc.title} · continued", size=9, align="R", color=_MUTED)
+            self.put(self.epw / 2, 5, business.name, style="B", size=9, new_line=False)
+            self.set_x(self.l_margin + self.epw / 2)
+            self.put(self.epw / 2, 5, f"{doc.title} · continued", size=9, align="R", color=_MUTED)
             self.set_y(self.get_y() + 3)
         self.set_draw_color(*_RULE)
         self.line(self.l_margin, self.get_y(), self.w - self.r_margin, self.get_y())
@@ -287,7 +297,8 @@ class _Pdf(FPDF):
         self.ln(1.5)
         business = self.business
         parts = [business.name, f"VAT ID {business.vat_id}" if business.vat_id else ""]
-        self.put(0, 4, "  ·  ".join(p for p in parts if p), size=7, color=_MUTED, new_line=False)
+        left = "  ·  ".join(p for p in parts if p)
+        self.put(self.epw - 28, 4, left, size=7, color=_MUTED, new_line=False)
         self.set_x(self.l_margin)
         self.put(0, 4, f"Page {self.page_no()} of {{nb}}", size=7, align="R", color=_MUTED)
 
@@ -365,17 +376,22 @@ class _Pdf(FPDF):
         needed = 6 * len(rows) + 12
         if self.get_y() + needed > self.page_break_trigger:
             self.add_page()
-        x = self.w - self.r_margin - 90
+        self.set_font("DejaVu", "B", 11)
+        amount_width = max(30, self.get_string_width(total[1]) + 4)
+        self.set_font("DejaVu", "", 9)
+        amount_width = max([amount_width] + [self.get_string_width(a) + 4 for _, a in rows])
+        amount_width = min(amount_width, self.epw - 60)
+        x = self.w - self.r_margin - 60 - amount_width
         for label, amount in rows:
             self.set_x(x)
             self.put(60, 5.5, label, size=9, align="R", color=_MUTED, new_line=False)
-            self.put(30, 5.5, amount, size=9, align="R")
+            self.put(amount_width, 5.5, amount, size=9, align="R")
         self.set_draw_color(*_INK)
         self.line(x + 30, self.get_y() + 1, self.w - self.r_margin, self.get_y() + 1)
         self.ln(2.5)
         self.set_x(x)
         self.put(60, 7, total[0], style="B", size=11, align="R", new_line=False)
-        self.put(30, 7, total[1], style="B", size=11, align="R")
+        self.put(amount_width, 7, total[1], style="B", size=11, align="R")
         self.ln(5)
 
     def paragraphs(self, title: str, lines: Sequence[str]) -> None:

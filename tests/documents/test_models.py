@@ -94,6 +94,16 @@ def test_rounding_is_half_up_to_the_minor_unit(tmp_path: Path) -> None:
         ({"kind": "receipt"}, "kind", "must be one of"),
         ({"colour": "red"}, "colour", "is not a known field"),
         ({"lines": []}, "lines", "at least 1"),
+        (
+            {"lines": [{"description": "x", "quantity": 1, "unit_price": "1E+30"}]},
+            "lines[0].unit_price",
+            "less than or equal to",
+        ),
+        (
+            {"lines": [{"description": "x", "quantity": 1, "unit_price": "NaN"}]},
+            "lines[0].unit_price",
+            "finite",
+        ),
     ],
 )
 def test_invalid_documents_are_problems_naming_file_and_field(
