@@ -57,6 +57,10 @@ class SecretsError(Exception):
     """The password could not be fetched or stored; plain words, never the secret."""
 
 
+class KeyringUnavailable(SecretsError):
+    """No keyring backend works here; the text starts with ``NO_KEYRING_HELP``."""
+
+
 SourceKind = Literal["env", "command", "keyring", "none"]
 
 
@@ -94,10 +98,10 @@ def _scrub(text: str, secret: str | None) -> str:
     return text
 
 
-def _keyring_failure(exc: BaseException, secret: str | None = None) -> SecretsError:
+def _keyring_failure(exc: BaseException, secret: str | None = None) -> KeyringUnavailable:
     detail = _scrub(str(exc).strip(), secret) or type(exc).__name__
     detail = detail.splitlines()[0][:300]
-    return SecretsError(f"{NO_KEYRING_HELP}\n(keyring said: {type(exc).__name__}: {detail})")
+    return KeyringUnavailable(f"{NO_KEYRING_HELP}\n(keyring said: {type(exc).__name__}: {detail})")
 
 
 def _keyring_entry_exists(settings: Settings) -> bool:

@@ -288,6 +288,11 @@ async def test_http_relay_test(mail: Sandbox, tmp_path: Path) -> None:
     )
     assert run.code == 0, run.out + run.err
     assert len(mail.messages) == 1 and mail.messages[0].via == "http"
+    # No key and no keyring: the request goes without one and the relay's 401 says why.
+    keyless = await smtpdesk("--config", str(config), "test")
+    assert keyless.code == 1
+    assert "sending without a relay key" in keyless.err
+    assert any("[http_unauthorized]" in line for line in keyless.lines)
 
 
 # -- send ------------------------------------------------------------------------

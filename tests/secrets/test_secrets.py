@@ -20,6 +20,7 @@ from transports.settings import Settings
 from tui.secrets import (
     NO_KEYRING_HELP,
     SERVICE,
+    KeyringUnavailable,
     SecretsError,
     clear_password,
     get_password,
@@ -206,6 +207,7 @@ def test_no_keyring_is_explained_in_plain_words(no_keyring: None) -> None:
     with pytest.raises(SecretsError) as caught:
         get_password(settings)
     message = str(caught.value)
+    assert isinstance(caught.value, KeyringUnavailable)
     assert message.startswith(NO_KEYRING_HELP)
     assert 'password_command = ["pass", "show", "mail/smtp"]' in message
     assert "SMTPDESK_PASSWORD" in message
