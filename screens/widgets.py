@@ -94,6 +94,8 @@ class Notice(Static):
 
     def say(self, text: str, kind: str = "warning") -> None:
         """Show ``text`` styled as ``kind`` (warning, error, success, info); '' hides."""
+        if text == self.text and (not text or self.has_class(f"-{kind}")):
+            return
         self.text = text
         self.update(text)
         self.set_class(bool(text), "-shown")

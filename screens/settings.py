@@ -1,0 +1,984 @@
+"""The settings screen: the form, presets and guidance, the live test send, and save.
+
+Every field of DESIGN.md section 1 is composed once; what is shown follows the
+current values (``_refresh``), by toggling ``display`` — never by recomposing,
+which would reset the Inputs. Hidden fields leave the tab order.
+
+Validation has one source of truth: the form values are turned into a
+``Settings`` model (``_collect``) and each ``(field, message)`` pair from
+``field_errors`` is shown under its field. A field shows its error once the
+user has typed in it or left it; Test and Save show them all.
+
+The test send runs the engine (``transports.testsend.run_test``, injectable for
+tests) in an exclusive async worker and appends each transcript event to a
+``Log`` (which never parses markup: server text is shown literally). Blocking
+calls (keyring, writing the settings file, the verified record) run in thread
+workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+from pydantic import ValidationError
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, ScrollableContainer, Vertical, VerticalScroll
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Log, Select, Static
+
+from screens.dialogs import Choice, ChoiceScreen, RecipientScreen
+from screens.widgets import FieldError, HintsPanel, Notice, PasswordInput
+from transports.addresses import looks_like_address
+from transports.events import EventSink, TranscriptEvent
+from transports.presets import PRESETS, preset_for
+from transports.settings import (
+    STRICT_TLS_PRESETS,
+    Security,
+    Settings,
+    field_errors,
+    security_for_port,
+)
+from transports.settings import (
+    Protocol as MailProtocol,
+)
+from transports.testsend import TestOutcome
+from tui import secrets, verified
+from tui.store import SettingsStore, StoreError
+from tui.terminal import neutralise
+
+
+class RunTest(Protocol):
+    """The engine's test send (``transports.testsend.run_test``), injectable for tests."""
+
+    def __call__(
+        self,
+        settings: Settings,
+        secret: str | None,
+        *,
+        on_event: EventSink,
+        to: str | None = None,
+    ) -> Awaitable[TestOutcome]: ...
+
+
+@dataclass
+class ScreenServices:
+    """What the settings screen talks to, chosen by ``tui.app.make_app``."""
+
+    store: SettingsStore
+    """Where the settings are loaded from and saved to."""
+    run_test: RunTest
+    """The test send."""
+    demo: bool = False
+    """Demo mode: a temporary config; the password is not stored; nothing global is recorded."""
+    cursor_blink: bool = True
+    """Off for snapshot tests."""
+
+
+HTTP_GUIDANCE = (
+    "HTTP relay: each message is POSTed as JSON to the URL (an https:// address; "
+    "plain http:// only to this machine).\n"
+    'Body: {"envelope": {"from": ..., "to": [...]}, "message": <the RFC 5322 '
+    "message, base64>}. The relay key, when one is needed, goes in the Password field "
+    "and is sent as 'Authorization: Bearer <key>'.\n"
+    "Replies to mail sent through a relay go to the Reply address, which is required."
+)
+
+PORT_25_WARNING = (
+    "Port 25 is for relays between servers: it may not be encrypted and many "
+    "hosting providers block it. 465 and 587 are encrypted."
+)
+NO_SECURITY_WARNING = (
+    "No encryption: only for an internal relay on a trusted network. Mail, and any "
+    "password, would travel in clear text."
+)
+NO_VERIFY_WARNING = (
+    "Not verifying the certificate is only for your own server with a self-signed "
+    "certificate: anyone on the path could read the mail and the password. Prefer "
+    "'Trusted certificate file' under Advanced."
+)
+PLAIN_HTTP_WARNING = "Plain http:// is not encrypted: allowed to this machine only."
+
+# settings field (dotted) -> the widget id that edits it
+FIELD_WIDGETS: dict[str, str] = {
+    "preset": "preset",
+    "protocol": "protocol",
+    "http.url": "http-url",
+    "reply_to": "reply-to",
+    "smtp.host": "smtp-host",
+    "smtp.port": "smtp-port",
+    "smtp.security": "smtp-security",
+    "smtp.username": "smtp-username",
+    "smtp.from_address": "smtp-from-address",
+    "from_name": "from-name",
+    "copy_to": "copy-to",
+    "smtp.verify_tls": "no-verify",
+    "smtp.ca_file": "smtp-ca-file",
+    "timeout": "timeout",
+}
+WIDGET_FIELDS = {widget: name for name, widget in FIELD_WIDGETS.items()}
+
+SECURITY_OPTIONS: list[tuple[str, Security]] = [
+    ("STARTTLS (port 587)", Security.STARTTLS),
+    ("Implicit TLS (port 465)", Security.TLS),
+    ("None: no encryption", Security.NONE),
+]
+
+
+def _digest(password: str) -> str:
+    return hashlib.sha256(password.encode("utf-8")).hexdigest()
+
+
+class FormPane(VerticalScroll):
+    """The scrolling form column; not a tab stop itself (its fields are)."""
+
+    can_focus = False
+
+
+class SidePane(VerticalScroll):
+    """Guidance, transcript and hints: beside the form when wide, below it when narrow."""
+
+    can_focus = False
+
+
+class Body(ScrollableContainer):
+    """Holds both panes; scrolls as a whole on narrow terminals."""
+
+    can_focus = False
+
+
+class SettingsScreen(Screen[None]):
+    """The screen a sysadmin lives in: settings, presets, test send, save."""
+
+    BINDING_GROUP_TITLE: str | None = "Settings"
+    # Textual declares this without ClassVar; mypy then refuses a ClassVar override.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+t", "test", "Test", id="test", tooltip="Send a test message"),
+        Binding("ctrl+s", "save", "Save", id="save", tooltip="Save the settings (Update)"),
+        Binding(
+            "ctrl+r",
+            "toggle_password",
+            "Show/hide password",
+            id="toggle-password",
+            tooltip="Reveal or mask the password",
+        ),
+        Binding(
+            "escape",
+            "cancel_test",
+            "Cancel test",
+            id="cancel-test",
+            priority=True,
+            tooltip="Stop the test send at once",
+        ),
+    ]
+
+    sending: reactive[bool] = reactive(False, bindings=True)
+    """True while a test send runs (shows Cancel in the footer)."""
+
+    def __init__(self, services: ScreenServices, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.services = services
+        self.touched: set[str] = set()
+        """Fields whose errors are shown (typed in, left, or after Test/Save)."""
+        self.errors: dict[str, str] = {}
+        """Current validation errors by dotted field."""
+        self.load_error: str = ""
+        """Why the settings file could not be read ('' when it was fine)."""
+        self.overwrite_confirmed = False
+        """The user agreed to replace an unreadable settings file."""
+        self.last_recipient: str = ""
+        """The test recipient used last, offered again (this session only)."""
+        self.last_outcome: TestOutcome | None = None
+        self._base: Settings = Settings.unconfigured()
+        self._tested: tuple[Settings, str] | None = None
+        self._demo_settings: Settings | None = None
+        self._refusal = ""
+        self._preset_applied = "custom"
+        self._mounted = False
+        self._pending_demo: tuple[Settings, str] | None = None
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False, icon="@")
+        with Body(id="body"):
+            with FormPane(id="form-pane"):
+                yield Notice(id="load-error")
+                yield from self._field(
+                    "preset",
+                    "Provider preset",
+                    Select(
+                        [(preset.label, key) for key, preset in PRESETS.items()],
+                        allow_blank=False,
+                        value="custom",
+                        id="preset",
+                        compact=True,
+                    ),
+                )
+                yield from self._field(
+                    "protocol",
+                    "Protocol",
+                    Select(
+                        [("SMTP server", MailProtocol.SMTP), ("HTTP relay", MailProtocol.HTTP)],
+                        allow_blank=False,
+                        value=MailProtocol.SMTP,
+                        id="protocol",
+                        compact=True,
+                    ),
+                )
+                yield from self._field(
+                    "http-url",
+                    "HTTP server URL",
+                    Input(placeholder="https://relay.example/send", id="http-url", compact=True),
+                    classes="http",
+                )
+                yield Notice(id="http-warning", classes="http")
+                yield from self._field(
+                    "smtp-host",
+                    "Host name",
+                    Input(
+                        placeholder="smtp.gmail.com, smtp.mail.yahoo.com, smtp.office365.com",
+                        id="smtp-host",
+                        compact=True,
+                    ),
+                    classes="smtp",
+                )
+                with Horizontal(id="port-row", classes="smtp row"):
+                    yield from self._field(
+                        "smtp-port",
+                        "Port (465, 587, 25)",
+                        Input("587", type="integer", max_length=5, id="smtp-port", compact=True),
+                    )
+                    yield from self._field(
+                        "smtp-security",
+                        "Security",
+                        Select(
+                            SECURITY_OPTIONS,
+                            allow_blank=False,
+                            value=Security.STARTTLS,
+                            id="smtp-security",
+                            compact=True,
+                        ),
+                    )
+                yield Notice(id="security-warning", classes="smtp")
+                yield from self._field(
+                    "smtp-username",
+                    "Username (empty: no login)",
+                    Input(
+                        placeholder="usually the full email address",
+                        id="smtp-username",
+                        compact=True,
+                    ),
+                    classes="smtp",
+                )
+                yield from self._field(
+                    "smtp-from-address",
+                    "Email address (From)",
+                    Input(placeholder="billing@acme.example", id="smtp-from-address", compact=True),
+                    classes="smtp",
+                )
+                with Vertical(id="f-password", classes="field"):
+                    yield Label("Password", id="password-label", classes="field-label")
+                    with Horizontal(classes="row"):
+                        yield PasswordInput(
+                            placeholder="never written to a file", id="password", compact=True
+                        )
+                        yield Button("Show", id="password-toggle", compact=True)
+                yield from self._field(
+                    "from-name",
+                    "Sender name (optional)",
+                    Input(placeholder="ACME Ltd", id="from-name", compact=True),
+                )
+                yield Checkbox(
+                    "Send a copy of all emails to this address", id="copy-enabled", compact=True
+                )
+                yield from self._field(
+                    "copy-to",
+                    "Copy address (blind copy, never shown to the customer)",
+                    Input(placeholder="archive@acme.example", id="copy-to", compact=True),
+                )
+                yield Checkbox(
+                    "Receive replies at a different address",
+                    id="reply-enabled",
+                    classes="smtp",
+                    compact=True,
+                )
+                yield from self._field(
+                    "reply-to",
+                    "Reply-To address",
+                    Input(placeholder="billing@acme.example", id="reply-to", compact=True),
+                )
+                yield Checkbox(
+                    "Do not verify TLS certificate", id="no-verify", classes="smtp", compact=True
+                )
+                yield FieldError("smtp.verify_tls", id="err-no-verify")
+                yield Notice(id="verify-warning", classes="smtp")
+                yield Checkbox("Show advanced settings", id="advanced", compact=True)
+                yield from self._field(
+                    "smtp-ca-file",
+                    "Trusted certificate file (PEM; for a self-signed server)",
+                    Input(placeholder="/etc/ssl/mail-server.pem", id="smtp-ca-file", compact=True),
+                    classes="smtp advanced",
+                )
+                yield from self._field(
+                    "timeout",
+                    "Timeout per step (seconds)",
+                    Input("20", type="number", id="timeout", compact=True),
+                    classes="advanced",
+                )
+                yield Notice(id="form-errors")
+                with Horizontal(id="actions"):
+                    yield Button("Test email settings", variant="primary", id="test-button")
+                    yield Button("Save", variant="success", id="save-button")
+                yield Notice(id="status")
+            with SidePane(id="side-pane"):
+                yield Static("", markup=False, id="guidance")
+                yield Notice(id="test-status")
+                yield Log(id="transcript", max_lines=2000)
+                with VerticalScroll(id="hints-box"):
+                    yield HintsPanel(id="hints")
+        yield Footer(compact=True)
+
+    def _field(
+        self, widget_id: str, label: str, widget: Widget, classes: str = ""
+    ) -> Iterator[Widget]:
+        """A labelled field with its error line, in one container that can be hidden."""
+        container = Vertical(
+            Label(label, id=f"{widget_id}-label", classes="field-label"),
+            widget,
+            FieldError(WIDGET_FIELDS.get(widget_id, widget_id), id=f"err-{widget_id}"),
+            id=f"f-{widget_id}",
+            classes=f"field {classes}".strip(),
+        )
+        yield container
+
+    def on_mount(self) -> None:
+        self.title = "smtpdesk"
+        self.sub_title = "outgoing email settings" + (" (demo)" if self.services.demo else "")
+        if not self.services.cursor_blink:
+            for input_widget in self.query(Input):
+                input_widget.cursor_blink = False
+        self.query_one("#transcript", Log).border_title = "Test transcript"
+        self.query_one("#hints-box").border_title = "Troubleshooting"
+        self.query_one("#hints-box").display = False
+        self.load()
+        self._mounted = True
+        if self._pending_demo is not None:
+            self.apply_demo(*self._pending_demo)
+        self.query_one("#preset", Select).focus()
+
+    # ------------------------------------------------------------------ values
+
+    def _input(self, widget_id: str) -> Input:
+        return self.query_one(f"#{widget_id}", Input)
+
+    def _checked(self, widget_id: str) -> bool:
+        return self.query_one(f"#{widget_id}", Checkbox).value
+
+    def _select_value(self, widget_id: str) -> Any:
+        return self.query_one(f"#{widget_id}", Select).value
+
+    @property
+    def protocol(self) -> MailProtocol:
+        """The protocol chosen in the form."""
+        return MailProtocol(self._select_value("protocol"))
+
+    @property
+    def preset_key(self) -> str:
+        """The preset shown in the picker."""
+        return str(self._select_value("preset"))
+
+    @property
+    def password(self) -> str:
+        """The password typed into the form ('' when none)."""
+        return self._input("password").value
+
+    @contextmanager
+    def _quiet(self) -> Iterator[None]:
+        """Programmatic changes: do not treat them as user edits."""
+        with self.prevent(Input.Changed, Select.Changed, Checkbox.Changed):
+            yield
+
+    def form_data(self) -> dict[str, Any]:
+        """The form as a settings dict (the loaded file's other keys kept)."""
+        data = self._base.model_dump(mode="json")
+        smtp_mode = self.protocol is MailProtocol.SMTP
+        port_text = self._input("smtp-port").value.strip()
+        timeout_text = self._input("timeout").value.strip()
+        username = self._input("smtp-username").value
+        from_shown = self.query_one("#f-smtp-from-address").display
+        data.update(
+            protocol=self.protocol.value,
+            preset=self.preset_key,
+            from_name=self._input("from-name").value,
+            copy_to=self._input("copy-to").value if self._checked("copy-enabled") else "",
+            reply_to=(
+                self._input("reply-to").value
+                if not smtp_mode or self._checked("reply-enabled")
+                else ""
+            ),
+            timeout=timeout_text or 20,
+        )
+        data["smtp"].update(
+            host=self._input("smtp-host").value,
+            port=int(port_text) if port_text.isdigit() else port_text,
+            security=str(self._select_value("smtp-security")),
+            username=username,
+            from_address=self._input("smtp-from-address").value if from_shown else "",
+            verify_tls=not self._checked("no-verify"),
+            ca_file=self._input("smtp-ca-file").value,
+        )
+        data["http"].update(url=self._input("http-url").value)
+        return data
+
+    def collect(self) -> tuple[Settings | None, list[tuple[str, str]]]:
+        """The settings in the form, or the ``(field, message)`` errors."""
+        try:
+            return Settings.model_validate(self.form_data()), []
+        except ValidationError as exc:
+            return None, field_errors(exc)
+
+    # ------------------------------------------------------------------ loading
+
+    def load(self) -> None:
+        """Fill the form from the settings file; an unreadable file is reported, not touched."""
+        store = self.services.store
+        notice = self.query_one("#load-error", Notice)
+        try:
+            settings = store.load()
+        except StoreError as exc:
+            self.load_error = str(exc)
+            notice.say(
+                f"The settings file could not be read:\n{exc}\n"
+                "It has not been changed. Fix it in an editor, or fill in the form and "
+                "Save to replace it (you will be asked first).",
+                "error",
+            )
+            self.fill(Settings.unconfigured(), show_errors=False)
+            return
+        self.load_error = ""
+        notice.say("")
+        self.fill(settings, show_errors=store.exists())
+
+    def fill(self, settings: Settings, *, show_errors: bool, password: str | None = None) -> None:
+        """Put ``settings`` into the form (no user-edit side effects)."""
+        self._base = settings
+        smtp = settings.smtp
+        with self._quiet():
+            self.query_one("#preset", Select).value = settings.preset
+            self.query_one("#protocol", Select).value = settings.protocol
+            self._input("http-url").value = settings.http.url
+            self._input("smtp-host").value = smtp.host
+            self._input("smtp-port").value = str(smtp.port)
+            self.query_one("#smtp-security", Select).value = smtp.security
+            self._input("smtp-username").value = smtp.username
+            self._input("smtp-from-address").value = smtp.from_address
+            self._input("from-name").value = settings.from_name
+            self.query_one("#copy-enabled", Checkbox).value = bool(settings.copy_to)
+            self._input("copy-to").value = settings.copy_to
+            self.query_one("#reply-enabled", Checkbox).value = bool(settings.reply_to)
+            self._input("reply-to").value = settings.reply_to
+            self.query_one("#no-verify", Checkbox).value = not smtp.verify_tls
+            self.query_one("#advanced", Checkbox).value = bool(smtp.ca_file) or (
+                settings.timeout != 20
+            )
+            self._input("smtp-ca-file").value = smtp.ca_file
+            self._input("timeout").value = f"{settings.timeout:g}"
+            if password is not None:
+                self._input("password").value = password
+        self._refusal = ""
+        self._preset_applied = settings.preset
+        self.touched = set(FIELD_WIDGETS) if show_errors else set()
+        self._refresh()
+
+    def apply_demo(self, settings: Settings, password: str) -> None:
+        """Demo mode: the sandbox is up; fill the form with its settings and password."""
+        if not self._mounted:
+            self._pending_demo = (settings, password)
+            return
+        self._demo_settings = settings
+        self.fill(settings, show_errors=True, password=password)
+        self.query_one("#status", Notice).say(
+            "Demo: the local sandbox is running. Press ctrl+t to test, ctrl+s to save "
+            "(to a temporary config).",
+            "success",
+        )
+
+    # ------------------------------------------------------------------ reactive rules
+
+    def _refresh(self) -> None:
+        """Apply every visibility rule and warning, then validate."""
+        smtp_mode = self.protocol is MailProtocol.SMTP
+        for widget in self.query(".smtp"):
+            widget.display = smtp_mode
+        for widget in self.query(".http"):
+            widget.display = not smtp_mode
+        advanced = self._checked("advanced")
+        self.query_one("#f-smtp-ca-file").display = smtp_mode and advanced
+        self.query_one("#f-timeout").display = advanced
+        username = self._input("smtp-username").value
+        from_shown = smtp_mode and (
+            not looks_like_address(username) or bool(self._input("smtp-from-address").value)
+        )
+        self.query_one("#f-smtp-from-address").display = from_shown
+        self.query_one("#f-copy-to").display = self._checked("copy-enabled")
+        self.query_one("#f-reply-to").display = not smtp_mode or self._checked("reply-enabled")
+        self._set_text(
+            "#reply-to-label",
+            "Reply-To address" if smtp_mode else "Reply address (required: replies go here)",
+        )
+        self._set_text(
+            "#password-label",
+            "Password" if smtp_mode else "Relay key (only if the relay needs one)",
+        )
+        preset = PRESETS.get(self.preset_key, PRESETS["custom"])
+        username_input = self._input("smtp-username")
+        if username_input.placeholder != preset.username_hint:
+            username_input.placeholder = preset.username_hint
+        self._refresh_warnings()
+        self._refresh_guidance()
+        self.validate()
+
+    def _refresh_warnings(self) -> None:
+        port_text = self._input("smtp-port").value.strip()
+        security = self._select_value("smtp-security")
+        warnings = []
+        if port_text == "25":
+            warnings.append(PORT_25_WARNING)
+        if security == Security.NONE:
+            warnings.append(NO_SECURITY_WARNING)
+        self.query_one("#security-warning", Notice).say("\n".join(warnings))
+        verify_notice = self.query_one("#verify-warning", Notice)
+        if self._refusal:
+            verify_notice.say(self._refusal, "error")
+        elif self._checked("no-verify"):
+            verify_notice.say(NO_VERIFY_WARNING)
+        else:
+            verify_notice.say("")
+        url = self._input("http-url").value
+        self.query_one("#http-warning", Notice).say(
+            PLAIN_HTTP_WARNING if url.startswith("http://") else ""
+        )
+
+    def _refresh_guidance(self) -> None:
+        guidance = self.query_one("#guidance", Static)
+        if self.protocol is MailProtocol.HTTP:
+            title, text = "Guidance: HTTP relay", HTTP_GUIDANCE
+        else:
+            preset = PRESETS.get(self.preset_key, PRESETS["custom"])
+            title, text = f"Guidance: {preset.label}", preset.guidance
+        if guidance.border_title != title:
+            guidance.border_title = title
+            guidance.update(text)
+
+    def _set_text(self, selector: str, text: str) -> None:
+        """Update a label only when its text changes (each update costs a layout)."""
+        label = self.query_one(selector, Static)
+        if str(label.content) != text:
+            label.update(text)
+
+    def validate(self, *, show_all: bool = False) -> Settings | None:
+        """Validate the form; show errors of touched (or all) fields under them."""
+        if show_all:
+            self.touched = set(FIELD_WIDGETS)
+        settings, errors = self.collect()
+        self.errors = {}
+        for name, message in errors:
+            self.errors.setdefault(name, message)
+        general: list[str] = []
+        for label in self.query(FieldError):
+            if label.field == "recipient":
+                continue
+            message = self.errors.get(label.field, "")
+            label.show_message(message if label.field in self.touched else "")
+        for name, message in self.errors.items():
+            widget_id = FIELD_WIDGETS.get(name)
+            shown = widget_id is not None and self.field_shown(widget_id)
+            if not shown and (show_all or name in self.touched or widget_id is None):
+                label_text = Settings.FIELD_LABELS.get(name, name or "settings")
+                general.append(f"{label_text}: {message}")
+        self.query_one("#form-errors", Notice).say("\n".join(general), "error")
+        return settings
+
+    def field_shown(self, widget_id: str) -> bool:
+        node: Widget | None = self.query_one(f"#{widget_id}")
+        while node is not None and node is not self:
+            if not node.display:
+                return False
+            parent = node.parent
+            node = parent if isinstance(parent, Widget) else None
+        return True
+
+    def _matching_preset(self) -> str:
+        port_text = self._input("smtp-port").value.strip()
+        if not port_text.isdigit():
+            return "custom"
+        host = self._input("smtp-host").value.strip()
+        security = Security(self._select_value("smtp-security"))
+        demo = self._demo_settings
+        if (
+            demo is not None
+            and host == demo.smtp.host
+            and int(port_text) == demo.smtp.port
+            and security is demo.smtp.security
+        ):
+            return "sandbox"
+        return preset_for(host, int(port_text), security, self.preset_key)
+
+    def choose_preset(self, key: str) -> None:
+        """Fill host, port, security and the username hint from a preset."""
+        preset = PRESETS[key]
+        with self._quiet():
+            self.query_one("#preset", Select).value = key
+            self.query_one("#protocol", Select).value = MailProtocol.SMTP
+            if key == "sandbox" and self._demo_settings is not None:
+                demo = self._demo_settings
+                self._input("smtp-host").value = demo.smtp.host
+                self._input("smtp-port").value = str(demo.smtp.port)
+                self.query_one("#smtp-security", Select).value = demo.smtp.security
+                self._input("smtp-username").value = demo.smtp.username
+                self._input("smtp-ca-file").value = demo.smtp.ca_file
+                self.query_one("#advanced", Checkbox).value = True
+                self.query_one("#no-verify", Checkbox).value = False
+            elif key != "custom":
+                self._input("smtp-host").value = preset.host
+                self._input("smtp-port").value = str(preset.port)
+                self.query_one("#smtp-security", Select).value = preset.security
+            if preset.strict_tls and self._checked("no-verify"):
+                self.query_one("#no-verify", Checkbox).value = False
+        self._refusal = ""
+        self._preset_applied = key
+        self.touched.update({"smtp.host", "smtp.port", "smtp.security"})
+        self._refresh()
+
+    # ------------------------------------------------------------------ events
+
+    @on(Select.Changed, "#preset")
+    def _preset_changed(self, event: Select.Changed) -> None:
+        # Select also posts Changed when it mounts: only a real change fills the form.
+        # A stale Changed (its value no longer the Select's) is ignored too.
+        value = event.value
+        if value is not Select.NULL and value == self.preset_key and value != self._preset_applied:
+            self.choose_preset(str(event.value))
+
+    @on(Select.Changed, "#protocol")
+    def _protocol_changed(self, event: Select.Changed) -> None:
+        if event.value != event.select.value:
+            return  # stale (posted at mount, or before a programmatic fill)
+        self.touched.add("protocol")
+        self._refresh()
+
+    @on(Select.Changed, "#smtp-security")
+    def _security_changed(self, event: Select.Changed) -> None:
+        if event.value != event.select.value:
+            return
+        self.touched.add("smtp.security")
+        self._follow_preset()
+        self._refresh()
+
+    @on(Input.Changed)
+    def _input_changed(self, event: Input.Changed) -> None:
+        widget_id = event.input.id or ""
+        if widget_id in ("password", "recipient") or event.value != event.input.value:
+            # Stale events (an Input posts Changed for its initial value at mount,
+            # possibly after a programmatic fill) are not user edits.
+            return
+        if widget_id in WIDGET_FIELDS:
+            self.touched.add(WIDGET_FIELDS[widget_id])
+        if widget_id == "smtp-port":
+            port_text = event.value.strip()
+            if port_text.isdigit() and 1 <= int(port_text) <= 65535:
+                with self._quiet():
+                    self.query_one("#smtp-security", Select).value = security_for_port(
+                        int(port_text)
+                    )
+        if widget_id in ("smtp-host", "smtp-port"):
+            self._follow_preset()
+        self._refresh()
+
+    @on(Input.Blurred)
+    def _input_left(self, event: Input.Blurred) -> None:
+        widget_id = event.input.id or ""
+        if widget_id in WIDGET_FIELDS and WIDGET_FIELDS[widget_id] not in self.touched:
+            self.touched.add(WIDGET_FIELDS[widget_id])
+            self.validate()
+
+    @on(Checkbox.Changed)
+    def _checkbox_changed(self, event: Checkbox.Changed) -> None:
+        if event.value != event.checkbox.value:
+            return
+        if event.checkbox.id == "no-verify":
+            self._refusal = ""
+            preset = PRESETS.get(self.preset_key, PRESETS["custom"])
+            if event.value and self.preset_key in STRICT_TLS_PRESETS:
+                with self._quiet():
+                    event.checkbox.value = False
+                self._refusal = (
+                    f"Refused for {preset.label}: its certificates are always valid, so a "
+                    "certificate error means the connection is being intercepted. Check the "
+                    "host name, or the clock of this machine."
+                )
+            self.touched.add("smtp.verify_tls")
+        self._refresh()
+
+    def _follow_preset(self) -> None:
+        """After an edit: the preset label becomes Custom only when the values no longer match."""
+        matching = self._matching_preset()
+        if matching != self.preset_key:
+            with self._quiet():
+                self.query_one("#preset", Select).value = matching
+            self._preset_applied = matching
+
+    @on(Button.Pressed, "#password-toggle")
+    def _toggle_pressed(self) -> None:
+        self.action_toggle_password()
+
+    @on(Button.Pressed, "#test-button")
+    def _test_pressed(self) -> None:
+        self.action_test()
+
+    @on(Button.Pressed, "#save-button")
+    def _save_pressed(self) -> None:
+        self.action_save()
+
+    # ------------------------------------------------------------------ actions
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Cancel is offered only while a test runs; Test is dimmed meanwhile."""
+        if action == "cancel_test":
+            return self.sending
+        if action == "test" and self.sending:
+            return None
+        return True
+
+    def watch_sending(self, sending: bool) -> None:
+        self.query_one("#test-button", Button).disabled = sending
+        self.set_class(sending, "-sending")
+
+    def action_toggle_password(self) -> None:
+        """Show or mask the password."""
+        field_widget = self.query_one("#password", PasswordInput)
+        field_widget.password = not field_widget.password
+        self.query_one("#password-toggle", Button).label = (
+            "Show" if field_widget.password else "Hide"
+        )
+
+    def _invalid(self) -> None:
+        self.validate(show_all=True)
+        self.query_one("#status", Notice).say(
+            "Some fields need attention: see the messages in red.", "error"
+        )
+        for name in self.errors:
+            widget_id = FIELD_WIDGETS.get(name)
+            if widget_id and self.field_shown(widget_id):
+                self.query_one(f"#{widget_id}").focus()
+                break
+
+    def action_test(self) -> None:
+        """Ask for the recipient, then run the test send."""
+        if self.sending:
+            return
+        settings = self.validate(show_all=True)
+        if settings is None:
+            self._invalid()
+            return
+        self.query_one("#status", Notice).say("")
+        default = self.last_recipient or settings.sender
+
+        def start(recipient: str | None) -> None:
+            if recipient:
+                self.last_recipient = recipient
+                self.start_test(settings, recipient)
+
+        self.app.push_screen(
+            RecipientScreen(default, cursor_blink=self.services.cursor_blink), start
+        )
+
+    def start_test(self, settings: Settings, recipient: str) -> None:
+        """Run the test send of ``settings`` to ``recipient`` (no dialog)."""
+        self.sending = True
+        self._test_worker(settings, self.password, recipient)
+
+    def action_cancel_test(self) -> None:
+        """Stop the running test at once."""
+        self.workers.cancel_group(self, "send")
+
+    # ------------------------------------------------------------------ test send
+
+    def _write(self, line: str) -> None:
+        self.query_one("#transcript", Log).write_line(neutralise(line))
+
+    def _on_event(self, event: TranscriptEvent) -> None:
+        self._write(event.format())
+
+    @work(exclusive=True, group="send", exit_on_error=False)
+    async def _test_worker(self, settings: Settings, typed: str, recipient: str) -> None:
+        log = self.query_one("#transcript", Log)
+        log.clear()
+        self.query_one("#hints-box").display = False
+        self.query_one("#hints", HintsPanel).show_hints("", ())
+        status = self.query_one("#test-status", Notice)
+        status.say(f"Testing: sending to {recipient} … (Escape cancels)")
+        log.scroll_visible()
+        try:
+            secret = typed or await self._stored_password(settings)
+            outcome = await self.services.run_test(
+                settings, secret, on_event=self._on_event, to=recipient
+            )
+        except asyncio.CancelledError:
+            self._write("== cancelled (Escape): connection closed")
+            status.say("Test cancelled.", "warning")
+            raise
+        finally:
+            self.sending = False
+        self.last_outcome = outcome
+        if outcome.ok:
+            queue_id = outcome.result.queue_id if outcome.result else ""
+            status.say(
+                f"✓ Test message sent to {recipient}"
+                + (f", queue id {queue_id}" if queue_id else "")
+                + f", in {outcome.elapsed_ms / 1000:.2f} s. Save now goes straight through.",
+                "success",
+            )
+            self._tested = (settings, _digest(typed))
+            if not self.services.demo:
+                self._record_success(settings)
+        elif outcome.failure is not None:
+            failure = outcome.failure
+            step = failure.step.value.upper()
+            self._write(f"!! FAILED at step {step}: {failure}")
+            status.say(f"✗ Test failed at step {step}: {failure.title}", "error")
+            box = self.query_one("#hints-box")
+            box.display = True
+            self.query_one("#hints", HintsPanel).show_hints(str(failure), failure.hints)
+            box.scroll_home(animate=False)
+            box.scroll_visible()
+        else:
+            status.say("Test cancelled.", "warning")
+
+    async def _stored_password(self, settings: Settings) -> str | None:
+        """The password from the environment, password command or keyring (in a thread)."""
+        try:
+            return await asyncio.to_thread(secrets.get_password, settings)
+        except secrets.SecretsError as exc:
+            self._write(f"== no stored password: {exc}")
+            return None
+
+    @work(thread=True, group="record", exit_on_error=False)
+    def _record_success(self, settings: Settings) -> None:
+        verified.record_success(settings)
+
+    # ------------------------------------------------------------------ save
+
+    def is_verified(self, settings: Settings) -> bool:
+        """True when exactly these settings (and this typed password) passed a test."""
+        if self._tested is not None and self._tested == (settings, _digest(self.password)):
+            return True
+        if self.password or self.services.demo:
+            return False
+        return verified.is_verified(settings)
+
+    def action_save(self) -> None:
+        """Save ("Update"): after a check that the settings were tested."""
+        settings = self.validate(show_all=True)
+        if settings is None:
+            self._invalid()
+            return
+        if self.load_error and not self.overwrite_confirmed:
+
+            def replace(answer: str | None) -> None:
+                if answer == "replace":
+                    self.overwrite_confirmed = True
+                    self._save_checked(settings)
+
+            self.app.push_screen(
+                ChoiceScreen(
+                    "Replace the unreadable settings file?",
+                    f"{self.load_error}\n\nSaving replaces {self.services.store.path} with "
+                    "the settings in this form (the old file is kept as settings.toml.bak).",
+                    [Choice("replace", "Replace it", "error"), Choice("back", "Back")],
+                    focus="back",
+                ),
+                replace,
+            )
+            return
+        self._save_checked(settings)
+
+    def _save_checked(self, settings: Settings) -> None:
+        if self.is_verified(settings):
+            self._save_worker(settings, self.password)
+            return
+        tested_before = self._tested is not None or (
+            not self.services.demo and verified.last_success() is not None
+        )
+        reason = (
+            "These settings changed since the last successful test."
+            if tested_before
+            else "These settings were never tested."
+        )
+
+        def answer(choice: str | None) -> None:
+            if choice == "save":
+                self._save_worker(settings, self.password)
+            elif choice == "test":
+                self.action_test()
+
+        self.app.push_screen(
+            ChoiceScreen(
+                "Save untested settings?",
+                f"{reason} A test send shows at once whether mail gets out.",
+                [
+                    Choice("test", "Test first", "primary"),
+                    Choice("save", "Save anyway", "warning"),
+                    Choice("back", "Back"),
+                ],
+                focus="test",
+            ),
+            answer,
+        )
+
+    @work(thread=True, group="save", exit_on_error=False)
+    def _save_worker(self, settings: Settings, password: str) -> None:
+        store = self.services.store
+        try:
+            store.save(settings)
+        except StoreError as exc:
+            self.app.call_from_thread(self._saved, f"Not saved: {exc}", "error")
+            return
+        message = f"Settings saved to {store.path}."
+        kind = "success"
+        if password and self.services.demo:
+            message += " Demo: the sandbox password is not stored anywhere."
+        elif password:
+            try:
+                secrets.set_password(settings, password)
+            except secrets.SecretsError as exc:
+                help_text = str(exc)
+                if secrets.NO_KEYRING_HELP not in help_text:
+                    help_text += "\n" + secrets.NO_KEYRING_HELP
+                message += f"\nThe password was NOT saved: {help_text}"
+                kind = "warning"
+            else:
+                message += " The password is in the system keyring."
+        self.app.call_from_thread(self._saved, message, kind)
+
+    def _saved(self, message: str, kind: str) -> None:
+        if kind != "error":
+            self.load_error = ""
+            self.overwrite_confirmed = False
+            self.query_one("#load-error", Notice).say("")
+            self._base = self.collect()[0] or self._base
+        self.query_one("#status", Notice).say(message, kind)
+        self.notify(message, severity="error" if kind == "error" else "information")
+
+
+__all__ = ["RunTest", "ScreenServices", "SettingsScreen"]

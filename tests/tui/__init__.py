@@ -1,0 +1,1 @@
+"""Pilot tests of the TUI at 80x24."""

@@ -1,0 +1,162 @@
+"""The Textual application: ``SmtpDeskApp``, the ``make_app`` factory and ``run_tui``.
+
+``make_app`` is the one place the app is put together, used by ``run_tui`` (which
+the CLI calls) and by the tests, which inject a fake engine to keep snapshots
+free of variable content (times, ports, queue ids):
+
+    app = make_app(config_path=tmp / "settings.toml", run_test=fake)
+    async with app.run_test(size=(80, 24)) as pilot: ...
+
+In demo mode the app starts the sandbox in-process on its own event loop (after
+mount, in a worker), fills the form with the sandbox's settings and password,
+and stops the sandbox when the app ends. Settings go to a temporary folder; the
+demo never writes the keyring or the record of the last successful test.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from screens.settings import RunTest, ScreenServices, SettingsScreen
+from transports.presets import PRESETS
+from transports.testsend import run_test as engine_run_test
+from tui.sandbox import Sandbox
+from tui.store import SettingsStore
+
+
+class SmtpDeskApp(App[int]):
+    """The smtpdesk terminal app."""
+
+    TITLE = "smtpdesk"
+    CSS_PATH = "app.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "quit", "Quit", priority=True, id="quit", tooltip="Leave smtpdesk"),
+    ]
+
+    def __init__(
+        self,
+        services: ScreenServices,
+        *,
+        demo_folder: Path | None = None,
+        documents_dir: Path | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.services = services
+        self.demo_folder = demo_folder
+        """Where the demo sandbox keeps its messages (demo mode only)."""
+        self.documents_dir = documents_dir
+        """The documents folder (for the Documents screen of a later issue)."""
+        self.sandbox: Sandbox | None = None
+        """The running demo sandbox, if any."""
+
+    def get_default_screen(self) -> Screen[Any]:
+        return SettingsScreen(self.services)
+
+    def on_mount(self) -> None:
+        if self.demo_folder is not None:
+            self._start_sandbox(self.demo_folder)
+
+    @work(exclusive=True, group="sandbox", exit_on_error=False)
+    async def _start_sandbox(self, folder: Path) -> None:
+        sandbox = Sandbox(folder)
+        try:
+            await sandbox.start()
+        except OSError as exc:
+            self.notify(f"The demo sandbox could not start: {exc}", severity="error")
+            return
+        self.sandbox = sandbox
+        screen = self.get_screen_settings()
+        if screen is not None:
+            screen.apply_demo(sandbox.settings("starttls"), sandbox.password)
+
+    async def on_unmount(self) -> None:
+        if self.sandbox is not None:
+            await self.sandbox.stop()
+            self.sandbox = None
+
+    def get_screen_settings(self) -> SettingsScreen | None:
+        """The settings screen, wherever it is in the stack."""
+        for screen in self.screen_stack:
+            if isinstance(screen, SettingsScreen):
+                return screen
+        return None
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """The palette: Textual's own commands plus Test, Save, password and presets."""
+        yield from super().get_system_commands(screen)
+        if not isinstance(screen, SettingsScreen):
+            return
+        yield SystemCommand(
+            "Test email settings",
+            "Send a test message and watch the transcript",
+            screen.action_test,
+        )
+        yield SystemCommand("Save settings", "Save (Update) the settings", screen.action_save)
+        yield SystemCommand(
+            "Show/Hide password", "Reveal or mask the password", screen.action_toggle_password
+        )
+        for key, preset in PRESETS.items():
+            yield SystemCommand(
+                f"Preset: {preset.label}",
+                f"Fill host, port and security for {preset.label} and show its guidance",
+                functools.partial(screen.choose_preset, key),
+            )
+
+
+def make_app(
+    *,
+    config_path: Path,
+    documents_dir: Path | None = None,
+    demo: bool = False,
+    run_test: RunTest | None = None,
+    demo_folder: Path | None = None,
+    cursor_blink: bool = True,
+    animations: bool = True,
+    theme: str | None = None,
+) -> SmtpDeskApp:
+    """Build the app. Tests pass ``run_test`` (a fake engine), ``cursor_blink=False``
+    and ``animations=False`` for stable snapshots.
+
+    Args:
+        config_path: the settings file to load and save.
+        documents_dir: the documents folder, if given on the command line.
+        demo: start the sandbox in-process and pre-fill the form with it.
+        run_test: the test-send engine; ``transports.testsend.run_test`` by default.
+        demo_folder: where the demo sandbox keeps messages (default: next to the config).
+        cursor_blink: off for snapshots.
+        animations: off for snapshots.
+        theme: a Textual theme name, fixed in snapshots.
+    """
+    services = ScreenServices(
+        store=SettingsStore(config_path),
+        run_test=run_test or engine_run_test,
+        demo=demo,
+        cursor_blink=cursor_blink,
+    )
+    folder = (demo_folder or config_path.parent / "sandbox") if demo else None
+    app = SmtpDeskApp(services, demo_folder=folder, documents_dir=documents_dir)
+    if not animations:
+        app.animation_level = "none"
+    if theme is not None:
+        app.theme = theme
+    return app
+
+
+def run_tui(*, config_path: Path, documents_dir: Path | None, demo: bool) -> int:
+    """Run the TUI until the user quits; the exit code for the CLI.
+
+    In demo mode ``config_path`` must be a temporary file (the CLI makes a
+    temporary folder for the demo); the sandbox keeps its messages beside it.
+    """
+    app = make_app(config_path=config_path, documents_dir=documents_dir, demo=demo)
+    app.run()
+    return app.return_code or 0
