@@ -37,7 +37,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import aiosmtplib
 import idna
@@ -150,6 +150,12 @@ def _ascii_host(host: str) -> str:
     return idna.encode(host.rstrip("."), uts46=True).decode("ascii")
 
 
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Mark an abandoned child's outcome as seen (no "never retrieved" warning)."""
+    if not future.cancelled():
+        future.exception()
+
+
 def _local_name(sock: socket.socket) -> str:
     """The EHLO name: this host's FQDN when it has one, else an address literal.
 
@@ -219,13 +225,32 @@ class SmtpTransport(Transport):
             redact=self._redact,
         )
 
+    async def _guarded(self, awaitable: Awaitable[T], timeout: float) -> T:
+        """Await in a child task, so that a cancellation or timeout always wins.
+
+        aiosmtplib uses ``asyncio.wait_for``, which on Python 3.11 can swallow a
+        cancellation that races with its inner future (CPython gh-86296): a
+        cancelled test would then sit out the whole timeout. Waiting on the
+        child through ``asyncio.wait`` is never swallowed; the socket is then
+        closed at once, which ends the child too.
+        """
+        child = asyncio.ensure_future(awaitable)
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.wait({child})
+        except BaseException:
+            if not child.done():
+                child.cancel()
+                child.add_done_callback(_retrieve)
+            self.abort()
+            raise
+        return child.result()
+
     async def _run(self, step: Step, awaitable: Awaitable[T]) -> T:
         """Await one step under the per-step timeout; failures become ``SendFailure``."""
         try:
-            async with asyncio.timeout(self.settings.timeout):
-                return await awaitable
+            return await self._guarded(awaitable, self.settings.timeout)
         except asyncio.CancelledError:
-            self.abort()
             raise
         except SendFailure:
             raise
@@ -705,10 +730,10 @@ class SmtpTransport(Transport):
             return
         self._emit(Step.QUIT, Direction.OUT, "QUIT")
         try:
-            async with asyncio.timeout(min(self.settings.timeout, 5.0)):
-                response = await smtp.execute_command(b"QUIT")
+            response = await self._guarded(
+                smtp.execute_command(b"QUIT"), min(self.settings.timeout, 5.0)
+            )
         except asyncio.CancelledError:
-            self.abort()
             raise
         except Exception as exc:
             self._emit(
