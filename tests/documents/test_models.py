@@ -328,3 +328,16 @@ def test_seeding_leaves_a_non_empty_folder_alone(tmp_path: Path) -> None:
     empty.mkdir()
     ensure_documents_folder(empty)
     assert (empty / "contacts.json").is_file()
+
+
+def test_duplicate_contact_and_bad_business_file_are_problems(tmp_path: Path) -> None:
+    duplicate = {**CONTACTS[0], "name": "Someone else"}
+    folder = write_folder(tmp_path, {"a": invoice()}, [*CONTACTS, duplicate])
+    (folder / "business.json").write_text('{"name": "X", "email": "nope"}', encoding="utf-8")
+    lib = load_folder(folder, business_name="From settings")
+    assert lib.contacts["acme"].name == "Müller GmbH"  # the first one wins, the second is named
+    assert lib.business.name == "From settings"
+    messages = {(p.file.name, p.message.split(":")[0]) for p in lib.problems}
+    assert ("contacts.json", "duplicate contact id 'acme'; skipped") in messages
+    assert ("business.json", "email") in messages
+    assert list(lib.documents) == ["a"]

@@ -252,3 +252,17 @@ def _parse(data: dict[str, object]) -> Invoice:
     doc = parse_document(data, "id")
     assert not isinstance(doc, Report | Statement)
     return doc  # type: ignore[return-value]
+
+
+def test_renders_in_threads_match_sequential_renders(samples: Library) -> None:
+    """The font cache is shared across threads (batch sends may render in a worker)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ids = ["INV-2026-0141", "Q-2026-0031", "INV-2026-0141", "PO-2026-0077"]
+    pdfmod._CACHE.clear()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        parallel = list(
+            pool.map(lambda i: render_pdf(samples.documents[i], samples, creation_date=FIXED), ids)
+        )
+    sequential = [render_pdf(samples.documents[i], samples, creation_date=FIXED) for i in ids]
+    assert parallel == sequential
