@@ -240,8 +240,9 @@ async def test_test_to_other_recipient(mail: Sandbox, tmp_path: Path) -> None:
 async def test_config_errors_exit_2_naming_file_and_key(tmp_path: Path) -> None:
     config = tmp_path / "settings.toml"
     config.write_text('[smtp]\nhostt = "mail.example.com"\nusername = "me@example.com"\n')
-    for command in (["test"], ["show"], ["send", "--to", "a@b.test"]):
-        run = await smtpdesk("--config", str(config), *command)
+    commands = (["test"], ["show"], ["send", "--to", "a@b.test"])
+    runs = await asyncio.gather(*(smtpdesk("--config", str(config), *c) for c in commands))
+    for command, run in zip(commands, runs, strict=True):
         assert run.code == 2, command
         assert str(config) in run.err and "smtp.hostt" in run.err
         assert "did you mean 'host'?" in run.err
