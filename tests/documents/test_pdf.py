@@ -266,3 +266,27 @@ def test_renders_in_threads_match_sequential_renders(samples: Library) -> None:
         )
     sequential = [render_pdf(samples.documents[i], samples, creation_date=FIXED) for i in ids]
     assert parallel == sequential
+
+
+def test_cached_fonts_give_the_same_text_as_fpdf2s_own_loading(
+    samples: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = samples.documents["INV-2026-0145"]
+    cached = render_pdf(doc, samples, creation_date=FIXED)
+    monkeypatch.setattr(pdfmod, "_CLONE_FONTS", False)
+    plain = render_pdf(doc, samples, creation_date=FIXED)
+    assert pages_text(cached) == pages_text(plain)
+    assert len(cached) <= len(plain)
+
+
+@pytest.mark.usefixtures("no_system_fonts")
+def test_a_replaced_fallback_font_file_is_read_again(samples: Library, tmp_path: Path) -> None:
+    doc = samples.documents["INV-2026-0144"]
+    data = str(doc.model_dump()) + str(samples.contacts["yamada"].model_dump())
+    needed = "".join(sorted({c for c in data if ord(c) > 0x2FFF}))
+    font = make_font(tmp_path / "cjk.ttf", needed.replace("株", ""))
+    with pytest.raises(MissingGlyphsError):
+        render_pdf(doc, samples, fallback_font=str(font), creation_date=FIXED)
+    make_font(font, needed)  # the user installs a better font under the same name
+    [text] = pages_text(render_pdf(doc, samples, fallback_font=str(font), creation_date=FIXED))
+    assert CJK_NAME in text
