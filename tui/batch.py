@@ -137,7 +137,7 @@ class BatchReport:
     results: tuple[JobResult, ...]
     cancelled: bool = False
     connections: int = 0
-    """Transports opened in this run (1 unless the connection was lost)."""
+    """Connections made or tried in this run (1 unless one was lost or refused)."""
 
     def _with(self, state: EntryState) -> list[JobResult]:
         return [r for r in self.results if r.state is state]
