@@ -790,18 +790,31 @@ async def serve_forever(
 
 
 def describe_sandbox(sandbox: Sandbox) -> list[str]:
-    """Where the sandbox listens and how to use it, one line each (no key file paths)."""
+    """Where the sandbox listens and how to log in, one line each; Ctrl+C hint last.
+
+    Only the public demo password and key are shown; configured ones never are.
+    """
     host = _url_host(sandbox.host)
     return [
         f"smtpdesk sandbox: messages are saved in {sandbox.folder}",
         f"  SMTP submission  {host}:{sandbox.submission_port}  (STARTTLS required, then AUTH)",
         f"  SMTP implicit TLS {host}:{sandbox.tls_port}",
         f"  HTTP relay       http://{host}:{sandbox.http_port}/send  (Bearer key)",
-        f"  login {sandbox.username} / password {sandbox.password!r}; "
-        f"relay key {sandbox.http_key!r}",
+        _login_line(sandbox),
         f"  trust the certificate with ca_file = {sandbox.ca_file}",
         "Press Ctrl+C to stop.",
     ]
+
+
+def _login_line(sandbox: Sandbox) -> str:
+    """The demo credentials are public (the preset's guidance states them); others are not."""
+    password = (
+        repr(sandbox.password)
+        if DEFAULT_ACCOUNTS.get(sandbox.username) == sandbox.password
+        else "(as configured)"
+    )
+    key = repr(sandbox.http_key) if sandbox.http_key == DEFAULT_HTTP_KEY else "(as configured)"
+    return f"  login {sandbox.username} / password {password}; relay key {key}"
 
 
 def describe_message(message: CapturedMessage) -> str:

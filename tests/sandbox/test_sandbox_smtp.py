@@ -20,6 +20,7 @@ from tui.sandbox import (
     Sandbox,
     Stage,
     describe_message,
+    describe_sandbox,
     serve_forever,
 )
 
@@ -372,3 +373,12 @@ async def test_serve_forever_prints_where_it_listens_and_each_message(tmp_path: 
         await task
     assert lines[-1].startswith("captured ")
     assert "demo@smtpdesk.test -> x@example.test" in lines[-1]
+
+
+def test_describe_sandbox_shows_only_the_public_demo_secrets(tmp_path: Path) -> None:
+    demo = Sandbox(tmp_path)
+    assert "password 'demo'; relay key 'demo-key'" in "\n".join(describe_sandbox(demo))
+    private = Sandbox(tmp_path, accounts={"ops@server.local": "Pr1vate!"}, http_key="k-Secret")
+    text = "\n".join(describe_sandbox(private))
+    assert "Pr1vate!" not in text and "k-Secret" not in text
+    assert "password (as configured); relay key (as configured)" in text
