@@ -220,13 +220,16 @@ class _Pdf(FPDF):
 
     # Every string goes through here so the glyph check sees exactly what is drawn.
     def note(self, text: str) -> str:
+        text = text.replace("\t", " ")  # no font has a tab glyph
         style = "B" if "B" in self.font_style else ""
         self.drawn.update(dict.fromkeys((style, char) for char in text))
         return text
 
-    def note_cells(self, texts: Iterable[str], style: str) -> None:
-        for text in texts:
+    def note_cells(self, texts: Iterable[str], style: str) -> list[str]:
+        cleaned = [text.replace("\t", " ") for text in texts]
+        for text in cleaned:
             self.drawn.update(dict.fromkeys((style, char) for char in text))
+        return cleaned
 
     def put(
         self,
@@ -342,7 +345,6 @@ class _Pdf(FPDF):
         self.set_text_color(*_INK)
         self.set_draw_color(*_RULE)
         heading_style = FontFace(emphasis="BOLD", color=_INK, fill_color=_SHADE)
-        self.note_cells(headings, "B")
         with self.table(
             width=self.epw,
             col_widths=tuple(widths),
@@ -355,13 +357,12 @@ class _Pdf(FPDF):
             first_row_as_headings=True,
         ) as table:
             head = table.row()
-            for text in headings:
+            for text in self.note_cells(headings, "B"):
                 head.cell(text)
             for index, cells in enumerate(rows):
                 row = table.row()
                 bold = bold_last and index == len(rows) - 1
-                self.note_cells(cells, "B" if bold else "")
-                for text in cells:
+                for text in self.note_cells(cells, "B" if bold else ""):
                     row.cell(text, style=FontFace(emphasis="BOLD") if bold else None)
         self.ln(4)
 
@@ -620,7 +621,7 @@ def render_pdf(
     missing: dict[str, None] = {}
     for style, char in pdf.drawn:
         code = ord(char)
-        if code not in fonts[style] and code not in fallback_cmaps and char not in "\n\r\t":
+        if code not in fonts[style] and code not in fallback_cmaps:
             missing[char] = None
     try:
         if missing:
