@@ -504,6 +504,14 @@ class Sandbox:
     # -- internals ----------------------------------------------------------
 
     def _smtp(self, via: Via) -> SMTP:
+        # Forget finished sessions (aiosmtpd clears ``transport`` on connection_lost),
+        # so a long-running foreground sandbox does not keep every session.
+        self._protocols = {
+            p
+            for p in self._protocols
+            if p.transport is not None
+            or (p._handler_coroutine is not None and not p._handler_coroutine.done())
+        }
         starttls = via == "starttls"
         protocol = SMTP(
             _SmtpHandler(self, via),

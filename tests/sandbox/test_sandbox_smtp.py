@@ -382,3 +382,13 @@ def test_describe_sandbox_shows_only_the_public_demo_secrets(tmp_path: Path) -> 
     text = "\n".join(describe_sandbox(private))
     assert "Pr1vate!" not in text and "k-Secret" not in text
     assert "password (as configured); relay key (as configured)" in text
+
+
+async def test_finished_sessions_are_not_kept(sandbox: Sandbox) -> None:
+    """A long-running sandbox forgets closed SMTP sessions."""
+    for _ in range(5):
+        client = _client(sandbox)
+        await client.connect()
+        await client.quit()
+        await asyncio.sleep(0.01)
+    assert len(sandbox._protocols) <= 2
