@@ -439,10 +439,11 @@ def test_cross_field_errors_are_split_per_field() -> None:
 def test_field_labels_cover_every_field() -> None:
     leaves = {
         f"{section}.{name}"
-        for section in ("smtp", "http", "documents")
+        for section in ("smtp", "http", "documents", "oauth")
         for name in type(getattr(Settings.unconfigured(), section)).model_fields
     }
-    top = {name for name in Settings.model_fields if name not in {"smtp", "http", "documents"}}
+    sections = {"smtp", "http", "documents", "oauth"}
+    top = {name for name in Settings.model_fields if name not in sections}
     assert set(Settings.FIELD_LABELS) == leaves | top
 
 

@@ -41,6 +41,24 @@ class Security(StrEnum):
     """No encryption at all, chosen explicitly (an internal relay only)."""
 
 
+class AuthMethod(StrEnum):
+    """How an SMTP login proves itself: a password, or an OAuth2 access token."""
+
+    PASSWORD = "password"
+    """AUTH PLAIN / LOGIN / CRAM-MD5 with the password (keyring, env or command)."""
+    OAUTH2 = "oauth2"
+    """SASL XOAUTH2 with an access token from the ``[oauth]`` sign-in."""
+
+
+class OAuthProvider(StrEnum):
+    """Who issues the OAuth2 tokens."""
+
+    MICROSOFT = "microsoft"
+    """Microsoft Entra ID (Office 365 / Outlook): endpoints from the tenant."""
+    GENERIC = "generic"
+    """Any RFC 8628 provider: device authorization and token URLs from the settings."""
+
+
 def security_for_port(port: int) -> Security:
     """The security mode a port usually means: 465 → tls, anything else → starttls."""
     return Security.TLS if port == 465 else Security.STARTTLS
@@ -160,6 +178,8 @@ class SmtpSettings(StrictModel):
     """Optional PEM file with a CA or server certificate to trust."""
     password_command: list[str] = Field(default_factory=list)
     """Optional command that prints the password (run without a shell)."""
+    auth: AuthMethod = AuthMethod.PASSWORD
+    """``password`` (default) or ``oauth2`` (XOAUTH2 with the ``[oauth]`` sign-in)."""
 
     @field_validator("host")
     @classmethod
@@ -247,6 +267,96 @@ class HttpSettings(StrictModel):
         return self.url.startswith("http://")
 
 
+def check_endpoint_url(value: str) -> str:
+    """An OAuth endpoint: https://, or http:// to a loopback address only (like http.url)."""
+    check_no_line_breaks(value)
+    if value == "":
+        return value
+    if any(c.isspace() for c in value):
+        raise ValueError("must not contain spaces")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as exc:
+        raise ValueError(f"is not a valid URL ({exc})") from None
+    if parts.scheme not in {"https", "http"}:
+        raise ValueError("must start with https://")
+    if not parts.hostname:
+        raise ValueError("has no host name")
+    if parts.username or parts.password:
+        raise ValueError("must not contain a user or password")
+    if parts.fragment:
+        raise ValueError("must not contain a #fragment")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise ValueError("plain http:// is only allowed to a loopback address; use https://")
+    return value
+
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+_TENANT = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+_SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")  # RFC 6749 section 3.3
+
+
+class OAuthSettings(StrictModel):
+    """The ``[oauth]`` section: used when ``smtp.auth = "oauth2"``.
+
+    A public client (device authorization grant, RFC 8628): there is no client
+    secret, so nothing here is secret. The tokens live in the keyring.
+    """
+
+    provider: OAuthProvider = OAuthProvider.MICROSOFT
+    """``microsoft`` (Office 365 / Outlook) or ``generic`` (URLs and scope below)."""
+    tenant: str = "organizations"
+    """Microsoft: the tenant id (a GUID), a verified domain, or ``organizations``."""
+    client_id: str = ""
+    """The Application (client) ID of the user's own app registration."""
+    device_authorization_url: str = ""
+    """Generic provider: the device authorization endpoint (RFC 8628 section 3.1)."""
+    token_url: str = ""
+    """Generic provider: the token endpoint."""
+    scope: str = ""
+    """Generic provider: the scopes to ask for, separated by spaces (include offline access)."""
+
+    @field_validator("tenant")
+    @classmethod
+    def _check_tenant(cls, value: str) -> str:
+        check_no_line_breaks(value)
+        if value == "":
+            return value
+        if not _TENANT.match(value) or ".." in value:
+            raise ValueError(
+                "must be a tenant id (a GUID), a domain such as contoso.onmicrosoft.com, "
+                "or organizations"
+            )
+        return value
+
+    @field_validator("client_id")
+    @classmethod
+    def _check_client_id(cls, value: str) -> str:
+        check_no_line_breaks(value)
+        if value != value.strip() or any(c.isspace() for c in value):
+            raise ValueError("must not contain spaces")
+        if len(value) > 200 or not value.isprintable():
+            raise ValueError("is not a client id (printable characters, at most 200)")
+        return value
+
+    @field_validator("device_authorization_url", "token_url")
+    @classmethod
+    def _check_urls(cls, value: str) -> str:
+        return check_endpoint_url(value)
+
+    @field_validator("scope")
+    @classmethod
+    def _check_scope(cls, value: str) -> str:
+        check_no_line_breaks(value)
+        for token in value.split(" "):
+            if value and not _SCOPE_TOKEN.match(token):
+                raise ValueError(
+                    "must be scope names separated by single spaces (no quotes or backslashes)"
+                )
+        return value
+
+
 class DocumentsSettings(StrictModel):
     """The ``[documents]`` section."""
 
@@ -285,6 +395,13 @@ class Settings(StrictModel):
         "smtp.verify_tls": "Verify TLS certificate",
         "smtp.ca_file": "Trusted certificate file",
         "smtp.password_command": "Password command",
+        "smtp.auth": "Authentication",
+        "oauth.provider": "OAuth provider",
+        "oauth.tenant": "Tenant",
+        "oauth.client_id": "Application (client) ID",
+        "oauth.device_authorization_url": "Device authorization URL",
+        "oauth.token_url": "Token URL",
+        "oauth.scope": "Scope",
         "http.url": "HTTP server URL",
         "documents.folder": "Documents folder",
         "documents.fallback_font": "Fallback font",
@@ -305,6 +422,7 @@ class Settings(StrictModel):
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     documents: DocumentsSettings = Field(default_factory=DocumentsSettings)
+    oauth: OAuthSettings = Field(default_factory=OAuthSettings)
 
     @model_validator(mode="before")
     @classmethod
@@ -363,6 +481,8 @@ class Settings(StrictModel):
                     )
                 else:
                     errors.append(("smtp.from_address", "is required when there is no username"))
+            if smtp.auth is AuthMethod.OAUTH2:
+                errors.extend(self._oauth_errors())
             if not smtp.verify_tls and self.preset in STRICT_TLS_PRESETS:
                 errors.append(
                     (
@@ -379,6 +499,40 @@ class Settings(StrictModel):
         if errors:
             raise ValueError("\n".join(f"{field}: {message}" for field, message in errors))
         return self
+
+    def _oauth_errors(self) -> list[tuple[str, str]]:
+        """What ``smtp.auth = "oauth2"`` needs: a mailbox login and a complete ``[oauth]``."""
+        errors: list[tuple[str, str]] = []
+        oauth = self.oauth
+        if not self.smtp.username:
+            errors.append(
+                ("smtp.username", "is required for OAuth2: the mailbox that signs in (XOAUTH2)")
+            )
+        if not oauth.client_id:
+            errors.append(
+                (
+                    "oauth.client_id",
+                    "is required for OAuth2: the Application (client) ID of your app registration",
+                )
+            )
+        if oauth.provider is OAuthProvider.MICROSOFT:
+            if oauth.client_id and not _GUID.match(oauth.client_id):
+                errors.append(
+                    (
+                        "oauth.client_id",
+                        "must be the Application (client) ID from Entra ID, a GUID like "
+                        "00000000-0000-0000-0000-000000000000",
+                    )
+                )
+            if not oauth.tenant:
+                errors.append(
+                    ("oauth.tenant", "is required: your tenant id, domain, or organizations")
+                )
+        else:
+            for name in ("device_authorization_url", "token_url", "scope"):
+                if not getattr(oauth, name):
+                    errors.append((f"oauth.{name}", "is required for the generic provider"))
+        return errors
 
     @property
     def sender(self) -> str:
