@@ -495,7 +495,7 @@ def _read_json(path: Path) -> tuple[Any, str]:
         line = raw[: exc.start].count(b"\n") + 1
         raise _FileError(line, "is not UTF-8 text") from None
     try:
-        return json.loads(text, parse_float=Decimal), text
+        return json.loads(text, parse_float=Decimal, parse_constant=Decimal), text
     except json.JSONDecodeError as exc:
         raise _FileError(exc.lineno, f"is not valid JSON: {exc.msg} (column {exc.colno})") from None
     except RecursionError:
@@ -515,7 +515,9 @@ def _locate(text: str) -> Any:
     The pure-Python scanner calls ``decoder.parse_object`` for every object, which
     lets us record where each one starts and ends (the C scanner does not).
     """
-    decoder = json.JSONDecoder(object_pairs_hook=_Located, parse_float=Decimal)
+    decoder = json.JSONDecoder(
+        object_pairs_hook=_Located, parse_float=Decimal, parse_constant=Decimal
+    )
     json_object: Any = getattr(json.decoder, "JSONObject")  # noqa: B009 (untyped stdlib)
 
     def parse_object(state: tuple[str, int], *args: Any) -> tuple[Any, int]:

@@ -52,6 +52,16 @@ def test_json_numbers_are_decimals_never_floats(tmp_path: Path) -> None:
     assert lib.documents["x"].total == Decimal("0.30")
 
 
+def test_json_nan_and_infinity_are_field_errors_not_floats(tmp_path: Path) -> None:
+    text = json.dumps(invoice()).replace('"10.10"', "NaN").replace('"9.99"', "-Infinity")
+    lib = load_folder(write_folder(tmp_path, {"x": text}))
+    assert lib.documents == {}
+    assert sorted(p.message.split(":")[0] for p in lib.problems) == [
+        "lines[0].unit_price",
+        "lines[1].unit_price",
+    ]
+
+
 def test_rounding_is_half_up_to_the_minor_unit(tmp_path: Path) -> None:
     line = {"description": "a", "quantity": 1, "unit_price": "0.125", "tax_rate": 0}
     yen = {"description": "b", "quantity": 3, "unit_price": "333.5", "tax_rate": 10}
