@@ -202,7 +202,7 @@ class SettingsScreen(Screen[None]):
         self._tested: tuple[Settings, str] | None = None
         self._demo_settings: Settings | None = None
         self._refusal = ""
-        self._preset_applied = "custom"
+        self._seen: dict[str, object] = {}
         self._mounted = False
         self._pending_demo: tuple[Settings, str] | None = None
 
@@ -405,8 +405,32 @@ class SettingsScreen(Screen[None]):
     @contextmanager
     def _quiet(self) -> Iterator[None]:
         """Programmatic changes: do not treat them as user edits."""
-        with self.prevent(Input.Changed, Select.Changed, Checkbox.Changed):
-            yield
+        try:
+            with self.prevent(Input.Changed, Select.Changed, Checkbox.Changed):
+                yield
+        finally:
+            self._remember()
+
+    def _remember(self) -> None:
+        """Note every field's value: a later Changed with the same value is no edit."""
+        for widget in self.query("#form-pane Input, #form-pane Select, #form-pane Checkbox"):
+            if isinstance(widget, Input | Select | Checkbox) and widget.id:
+                self._seen[widget.id] = widget.value
+
+    def _edited(self, widget: Widget, value: object, current: object) -> bool:
+        """True for a real user edit.
+
+        Widgets post Changed at mount too, and a programmatic fill may overtake
+        those messages: an event whose value is no longer the widget's (stale) or
+        is the value already handled is not an edit.
+        """
+        if value != current:
+            return False
+        key = widget.id or ""
+        if key in self._seen and self._seen[key] == value:
+            return False
+        self._seen[key] = value
+        return True
 
     def form_data(self) -> dict[str, Any]:
         """The form as a settings dict (the loaded file's other keys kept)."""
@@ -496,7 +520,6 @@ class SettingsScreen(Screen[None]):
             if password is not None:
                 self._input("password").value = password
         self._refusal = ""
-        self._preset_applied = settings.preset
         self.touched = set(FIELD_WIDGETS) if show_errors else set()
         self._refresh()
 
@@ -656,7 +679,6 @@ class SettingsScreen(Screen[None]):
             if preset.strict_tls and self._checked("no-verify"):
                 self.query_one("#no-verify", Checkbox).value = False
         self._refusal = ""
-        self._preset_applied = key
         self.touched.update({"smtp.host", "smtp.port", "smtp.security"})
         self._refresh()
 
@@ -664,22 +686,21 @@ class SettingsScreen(Screen[None]):
 
     @on(Select.Changed, "#preset")
     def _preset_changed(self, event: Select.Changed) -> None:
-        # Select also posts Changed when it mounts: only a real change fills the form.
-        # A stale Changed (its value no longer the Select's) is ignored too.
-        value = event.value
-        if value is not Select.NULL and value == self.preset_key and value != self._preset_applied:
+        if event.value is not Select.NULL and self._edited(
+            event.select, event.value, event.select.value
+        ):
             self.choose_preset(str(event.value))
 
     @on(Select.Changed, "#protocol")
     def _protocol_changed(self, event: Select.Changed) -> None:
-        if event.value != event.select.value:
-            return  # stale (posted at mount, or before a programmatic fill)
+        if not self._edited(event.select, event.value, event.select.value):
+            return
         self.touched.add("protocol")
         self._refresh()
 
     @on(Select.Changed, "#smtp-security")
     def _security_changed(self, event: Select.Changed) -> None:
-        if event.value != event.select.value:
+        if not self._edited(event.select, event.value, event.select.value):
             return
         self.touched.add("smtp.security")
         self._follow_preset()
@@ -688,9 +709,9 @@ class SettingsScreen(Screen[None]):
     @on(Input.Changed)
     def _input_changed(self, event: Input.Changed) -> None:
         widget_id = event.input.id or ""
-        if widget_id in ("password", "recipient") or event.value != event.input.value:
-            # Stale events (an Input posts Changed for its initial value at mount,
-            # possibly after a programmatic fill) are not user edits.
+        if widget_id in ("password", "recipient") or not self._edited(
+            event.input, event.value, event.input.value
+        ):
             return
         if widget_id in WIDGET_FIELDS:
             self.touched.add(WIDGET_FIELDS[widget_id])
@@ -714,7 +735,7 @@ class SettingsScreen(Screen[None]):
 
     @on(Checkbox.Changed)
     def _checkbox_changed(self, event: Checkbox.Changed) -> None:
-        if event.value != event.checkbox.value:
+        if not self._edited(event.checkbox, event.value, event.checkbox.value):
             return
         if event.checkbox.id == "no-verify":
             self._refusal = ""
@@ -736,7 +757,6 @@ class SettingsScreen(Screen[None]):
         if matching != self.preset_key:
             with self._quiet():
                 self.query_one("#preset", Select).value = matching
-            self._preset_applied = matching
 
     @on(Button.Pressed, "#password-toggle")
     def _toggle_pressed(self) -> None:
