@@ -588,7 +588,7 @@ class HttpTransport(Transport):
         if isinstance(exc, httpx.TimeoutException) or _find(exc, TimeoutError) is not None:
             return self._failure(
                 FailureClass.TIMEOUT,
-                Step.RESPONSE,
+                Step.REQUEST if isinstance(exc, httpx.WriteTimeout) else Step.RESPONSE,
                 f"The relay did not answer within {self.settings.timeout:g} s",
                 detail,
                 retryable=True,

@@ -365,7 +365,7 @@ class Sandbox:
         self.ca_file = self.folder / "sandbox-cert.pem"
         """The sandbox certificate (PEM), to trust through ``smtp.ca_file``."""
         self.http_requests = 0
-        """Relay requests received (any path, any outcome)."""
+        """Relay requests whose head arrived (any path, any outcome)."""
         self._attempts: dict[tuple[str, str], int] = {}
         self._servers: list[asyncio.Server] = []
         self._protocols: set[SMTP] = set()
@@ -609,7 +609,6 @@ class Sandbox:
     async def _handle_http(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        self.http_requests += 1
         try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=30)
         except asyncio.LimitOverrunError:
@@ -618,6 +617,7 @@ class Sandbox:
         except TimeoutError:
             await _respond(writer, 408, {"error": "request timed out"})
             return
+        self.http_requests += 1
         if len(head) > _MAX_HEADER_BYTES:
             await _respond(writer, 431, {"error": "request headers too large"})
             return

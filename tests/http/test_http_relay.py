@@ -446,3 +446,17 @@ async def test_the_key_never_leaks(
     for text in texts:
         for form in forms:
             assert form not in text
+
+
+async def test_probe_checks_the_connection_without_posting(sandbox: Sandbox) -> None:
+    """open() alone (the probe) resolves and connects but sends no request and no key."""
+    from transports.testsend import run_test
+
+    events: list[TranscriptEvent] = []
+    outcome = await run_test(sandbox.settings("http"), KEY, on_event=events.append, probe=True)
+    assert outcome.ok
+    assert sandbox.http_requests == 0
+    assert sandbox.messages == []
+    texts = [e.text for e in events]
+    assert f"connected to 127.0.0.1 port {sandbox.http_port}" in " ".join(texts)
+    assert not any(e.direction is Direction.OUT for e in events)

@@ -117,7 +117,7 @@ async def test_stop_with_a_request_half_sent_ends_quietly(
     sandbox = Sandbox(tmp_path)
     await sandbox.start()
     reader, writer = await asyncio.open_connection("127.0.0.1", sandbox.http_port)
-    writer.write(b"POST /send HTTP/1.1\r\nContent-Length: 100\r\n")
+    writer.write(b"POST /send HTTP/1.1\r\nContent-Length: 100\r\n\r\nonly part of the body")
     await writer.drain()
     while sandbox.http_requests == 0:
         await asyncio.sleep(0.01)
