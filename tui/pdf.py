@@ -421,7 +421,8 @@ def _line_rows(doc: Invoice | Quote | PurchaseOrder) -> list[list[str]]:
 
 def _render_lines(pdf: _Pdf, doc: Invoice | Quote | PurchaseOrder, library: Library) -> None:
     contact = library.contact(doc)
-    dates: list[tuple[str, str]] = [(f"{doc.LABEL} number", doc.number)]
+    number_label = "Order number" if isinstance(doc, PurchaseOrder) else f"{doc.LABEL} number"
+    dates: list[tuple[str, str]] = [(number_label, doc.number)]
     dates.append(("Date", format_date(doc.issue_date)))
     if isinstance(doc, Invoice):
         dates.append(("Due date", format_date(doc.due_date)))
