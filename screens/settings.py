@@ -127,8 +127,8 @@ FIELD_WIDGETS: dict[str, str] = {
 WIDGET_FIELDS = {widget: name for name, widget in FIELD_WIDGETS.items()}
 
 SECURITY_OPTIONS: list[tuple[str, Security]] = [
-    ("STARTTLS (port 587)", Security.STARTTLS),
-    ("Implicit TLS (port 465)", Security.TLS),
+    ("STARTTLS (required)", Security.STARTTLS),
+    ("Implicit TLS", Security.TLS),
     ("None: no encryption", Security.NONE),
 ]
 
@@ -241,7 +241,7 @@ class SettingsScreen(Screen[None]):
                     Input(placeholder="https://relay.example/send", id="http-url", compact=True),
                     classes="http",
                 )
-                yield Notice(id="http-warning", classes="http")
+                yield Notice(id="http-warning")
                 yield from self._field(
                     "smtp-host",
                     "Host name",
@@ -269,7 +269,7 @@ class SettingsScreen(Screen[None]):
                             compact=True,
                         ),
                     )
-                yield Notice(id="security-warning", classes="smtp")
+                yield Notice(id="security-warning")
                 yield from self._field(
                     "smtp-username",
                     "Username (empty: no login)",
@@ -321,7 +321,7 @@ class SettingsScreen(Screen[None]):
                     "Do not verify TLS certificate", id="no-verify", classes="smtp", compact=True
                 )
                 yield FieldError("smtp.verify_tls", id="err-no-verify")
-                yield Notice(id="verify-warning", classes="smtp")
+                yield Notice(id="verify-warning")
                 yield Checkbox("Show advanced settings", id="advanced", compact=True)
                 yield from self._field(
                     "smtp-ca-file",
@@ -375,6 +375,11 @@ class SettingsScreen(Screen[None]):
         if self._pending_demo is not None:
             self.apply_demo(*self._pending_demo)
         self.query_one("#preset", Select).focus()
+
+    @property
+    def ready(self) -> bool:
+        """True once the form is composed and the settings file has been loaded."""
+        return self._mounted
 
     # ------------------------------------------------------------------ values
 
@@ -572,25 +577,29 @@ class SettingsScreen(Screen[None]):
         self.validate()
 
     def _refresh_warnings(self) -> None:
+        # Notices hide themselves when empty (a CSS class): they are never given
+        # the .smtp/.http classes, whose inline display would override that.
+        smtp_mode = self.protocol is MailProtocol.SMTP
         port_text = self._input("smtp-port").value.strip()
         security = self._select_value("smtp-security")
         warnings = []
-        if port_text == "25":
+        if smtp_mode and port_text == "25":
             warnings.append(PORT_25_WARNING)
-        if security == Security.NONE:
+        if smtp_mode and security == Security.NONE:
             warnings.append(NO_SECURITY_WARNING)
         self.query_one("#security-warning", Notice).say("\n".join(warnings))
         verify_notice = self.query_one("#verify-warning", Notice)
-        if self._refusal:
+        if smtp_mode and self._refusal:
             verify_notice.say(self._refusal, "error")
-        elif self._checked("no-verify"):
+        elif smtp_mode and self._checked("no-verify"):
             verify_notice.say(NO_VERIFY_WARNING)
         else:
             verify_notice.say("")
         url = self._input("http-url").value
         self.query_one("#http-warning", Notice).say(
-            PLAIN_HTTP_WARNING if url.startswith("http://") else ""
+            PLAIN_HTTP_WARNING if not smtp_mode and url.startswith("http://") else ""
         )
+        self.set_class(not smtp_mode, "-http")
 
     def _refresh_guidance(self) -> None:
         guidance = self.query_one("#guidance", Static)
@@ -875,7 +884,7 @@ class SettingsScreen(Screen[None]):
         elif outcome.failure is not None:
             failure = outcome.failure
             step = failure.step.value.upper()
-            self._write(f"!! FAILED at step {step}: {failure}")
+            self._write(f"{'':8} !! FAILED at step {step}: {failure.title} (see Troubleshooting)")
             status.say(f"✗ Test failed at step {step}: {failure.title}", "error")
             box = self.query_one("#hints-box")
             box.display = True

@@ -113,11 +113,13 @@ class HintsPanel(Static):
         self.failure_title = ""
 
     def show_hints(self, title: str, hints: tuple[str, ...]) -> None:
-        """Show a failure's title and numbered hints."""
+        """Show a failure's title and its hints, one bullet each (a hint may span lines)."""
         self.failure_title = title
         self.hints = hints
-        lines = [title, ""]
-        lines += [f"{number}. {hint}" for number, hint in enumerate(hints, 1)]
+        lines = [title] if title else []
+        for hint in hints:
+            first, *rest = hint.split("\n")
+            lines += ["", f"• {first}", *(f"  {line}" for line in rest)]
         self.update("\n".join(lines))
 
     @property
