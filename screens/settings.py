@@ -34,6 +34,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Log, Select, Static
+from textual.worker import Worker, WorkerState
 
 from screens.dialogs import Choice, ChoiceScreen, RecipientScreen
 from screens.widgets import FieldError, HintsPanel, Notice, PasswordInput
@@ -893,6 +894,20 @@ class SettingsScreen(Screen[None]):
             box.scroll_visible()
         else:
             status.say("Test cancelled.", "warning")
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """One place for workers that end in an unexpected error (a bug, not a failed send)."""
+        if event.state is not WorkerState.ERROR:
+            return
+        error = event.worker.error
+        if event.worker.group == "send":
+            self.sending = False
+            self._write(f"!! the test stopped with an unexpected error: {error!r}")
+            self.query_one("#test-status", Notice).say(
+                f"✗ The test stopped with an unexpected error: {error}", "error"
+            )
+        else:
+            self.query_one("#status", Notice).say(f"Unexpected error: {error}", "error")
 
     async def _stored_password(self, settings: Settings) -> str | None:
         """The password from the environment, password command or keyring (in a thread)."""

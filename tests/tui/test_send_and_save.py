@@ -8,6 +8,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from textual.pilot import Pilot
@@ -346,3 +347,20 @@ async def test_demo_starts_the_sandbox_and_fills_the_form(tmp_path: Path) -> Non
         assert status(app).startswith("✓ Test message sent")
         assert len(sandbox.messages) == 1
     assert app.sandbox is None  # stopped on exit
+
+
+class BrokenEngine(FakeEngine):
+    """An engine with a bug: it raises instead of returning an outcome."""
+
+    async def __call__(self, settings: Settings, secret: str | None, **kwargs: object) -> NoReturn:
+        raise RuntimeError("engine bug")
+
+
+async def test_an_engine_bug_is_shown_and_the_ui_recovers(config_path: Path) -> None:
+    app = filled_app(config_path, BrokenEngine())
+    async with app.run_test(size=SIZE) as pilot:
+        await fill_valid(pilot)
+        await run_test_send(pilot)
+        screen = screen_of(app)
+        assert not screen.sending and not screen.query_one("#test-button").disabled
+        assert "unexpected error: engine bug" in status(app)
