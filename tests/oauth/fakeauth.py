@@ -75,6 +75,8 @@ class FakeAuthority:
     access_tokens: set[str] = field(default_factory=set)
     refresh_tokens: set[str] = field(default_factory=set)
     device_codes: dict[str, int] = field(default_factory=dict)
+    issued: list[str] = field(default_factory=list)
+    """Every secret ever handed out (device codes, access and refresh tokens)."""
     _serial: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     @property
@@ -95,6 +97,7 @@ class FakeAuthority:
         refresh = f"rt-{n}-M3kLpQ8sTy"
         self.access_tokens.add(access)
         self.refresh_tokens.add(refresh)
+        self.issued += [access, refresh]
         return {
             "token_type": "Bearer",
             "scope": scope,
@@ -123,6 +126,7 @@ class FakeAuthority:
                 return 400, self.device_error
             device_code = f"dc-{next(self._serial)}-Hh4Jj5Kk6"
             self.device_codes[device_code] = 0
+            self.issued.append(device_code)
             body: dict[str, Any] = {
                 "device_code": device_code,
                 "user_code": "BXKQ-7RTM",
