@@ -490,8 +490,9 @@ class OAuthService:
     async def start_device_flow(self, settings: Settings) -> DeviceCode:
         """Ask for a device code (RFC 8628 section 3.1–3.2).
 
-        The keyring is checked first (unless ``SMTPDESK_OAUTH_REFRESH_TOKEN``
-        is set), so a sign-in never starts when its result could not be kept.
+        The keyring is checked first, so a sign-in never starts when its result
+        could not be kept. (The sign-in is always stored in the keyring; while
+        ``SMTPDESK_OAUTH_REFRESH_TOKEN`` is set, that variable still wins.)
 
         Raises:
             OAuthError: not configured, no keyring, server unreachable, unknown
@@ -674,8 +675,7 @@ class OAuthService:
             signed_in_at=now,
             refreshed_at=None,
         )
-        if not os.environ.get(REFRESH_TOKEN_ENV):
-            await asyncio.to_thread(self._save, settings, grant)
+        await asyncio.to_thread(self._save, settings, grant)
         self._cache[keyring_user(settings)] = _Cached(
             tokens, settings.oauth.client_id, found.token_url
         )
@@ -811,8 +811,6 @@ class OAuthService:
 
     def _probe_keyring(self, settings: Settings) -> None:
         """Raise ``NO_KEYRING`` when the sign-in could not be stored."""
-        if os.environ.get(REFRESH_TOKEN_ENV):
-            return
         import keyring
 
         try:
@@ -835,7 +833,7 @@ class OAuthService:
         try:
             keyring.set_password(SERVICE, keyring_user(settings), grant.dumps())
         except Exception as exc:
-            raise _no_keyring(exc) from None
+            raise _no_keyring(exc, grant.refresh_token) from None
 
     def _load(self, settings: Settings, found: Endpoints) -> tuple[_Grant, str]:
         """The grant to refresh with, and its source (``env`` or ``keyring``)."""
@@ -989,8 +987,10 @@ def _expired(code: DeviceCode, *, pending: bool) -> OAuthError:
     )
 
 
-def _no_keyring(exc: BaseException) -> OAuthError:
+def _no_keyring(exc: BaseException, *secrets: str) -> OAuthError:
     detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+    for secret in secrets:
+        detail = detail.replace(secret, "<redacted>") if secret else detail
     return OAuthError(
         OAuthFailure.NO_KEYRING,
         f"{NO_KEYRING_HELP}\n(keyring said: {type(exc).__name__}: {_clean(detail)})",

@@ -6,11 +6,12 @@ import asyncio
 import json
 import ssl
 
+import keyring
 import pytest
 
 from tests.oauth.conftest import USERNAME, oauth_settings
 from tests.oauth.fakeauth import FakeAuthority, FakeAuthServer, FakeClock
-from tests.secrets.keyrings import MemoryKeyring
+from tests.secrets.keyrings import LockedKeyring, MemoryKeyring
 from transports.settings import Settings
 from tui.oauth import (
     LOGIN_COMMAND,
@@ -238,3 +239,43 @@ async def test_an_entry_that_is_not_ours_reads_as_not_signed_in(
     with pytest.raises(OAuthError) as info:
         await service.get_access_token(settings)
     assert info.value.kind is OAuthFailure.NOT_SIGNED_IN
+
+
+class _EchoingKeyring(MemoryKeyring):
+    """Reads work; a write fails with a message that echoes what it was given."""
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        raise RuntimeError(f"cannot store {password}")
+
+
+async def test_a_failing_keyring_write_never_echoes_the_token(
+    service: OAuthService, settings: Settings, authority: FakeAuthority
+) -> None:
+    previous = keyring.get_keyring()
+    keyring.set_keyring(_EchoingKeyring())
+    try:
+        code = await service.start_device_flow(settings)
+        with pytest.raises(OAuthError) as info:
+            await service.poll(settings, code)
+    finally:
+        keyring.set_keyring(previous)
+    assert info.value.kind is OAuthFailure.NO_KEYRING
+    assert "<redacted>" in str(info.value)
+    for secret in authority.issued:
+        assert secret not in str(info.value)
+
+
+async def test_a_locked_keyring_reads_as_no_keyring(
+    service: OAuthService, settings: Settings
+) -> None:
+    previous = keyring.get_keyring()
+    keyring.set_keyring(LockedKeyring())
+    try:
+        status = await asyncio.to_thread(service.status, settings)
+        with pytest.raises(OAuthError) as info:
+            await service.start_device_flow(settings)
+    finally:
+        keyring.set_keyring(previous)
+    assert not status.signed_in and "no keyring is available" in status.description
+    assert info.value.kind is OAuthFailure.NO_KEYRING
+    assert "KeyringLocked" in str(info.value)
