@@ -285,7 +285,7 @@ PRESET_HINTS: dict[tuple[FailureClass, str], tuple[str, ...]] = {
         )
     },
     (FailureClass.AUTH_FAILED, "sandbox"): (
-        "The sandbox's login is demo@smtpdesk.test with the password 'demo'.",
+        "The sandbox's login is demo@smtpdesk.test with the password 'sandbox-pass'.",
     ),
 }
 """Extra hints for one class at one preset, shown before the general ones."""

@@ -242,7 +242,7 @@ PRESETS: dict[str, Preset] = {
                 "a self-signed certificate made at start. It accepts mail and keeps "
                 "every message as a file; nothing leaves this machine.\n"
                 "Start it with 'smtpdesk sandbox' (or use 'smtpdesk --demo'). "
-                "Login: demo@smtpdesk.test, password 'demo'. Its certificate is "
+                "Login: demo@smtpdesk.test, password 'sandbox-pass'. Its certificate is "
                 "trusted through the Trusted certificate file it writes."
             ),
         ),

@@ -118,7 +118,14 @@ async def run_test(
         on_event(TranscriptEvent(Step.DONE, Direction.INFO, "cancelled", clock.elapsed_ms()))
         raise
     elapsed = clock.elapsed_ms()
-    text = "probe passed: connected, secured and authenticated" if probe else "test message sent"
+    if not probe:
+        text = "test message sent"
+    elif settings.protocol is Protocol.HTTP:
+        # HTTP has no session: the key is only checked when a message is posted.
+        secured = "TLS verified" if settings.http.url.startswith("https://") else "plain http"
+        text = f"probe passed: relay reachable ({secured}); the key is checked on a real send"
+    else:
+        text = "probe passed: connected, secured and authenticated"
     if result and result.queue_id:
         text += f" (queue id {result.queue_id})"
     on_event(TranscriptEvent(Step.DONE, Direction.INFO, f"{text} in {elapsed:.0f} ms", elapsed))

@@ -61,7 +61,9 @@ logger = logging.getLogger("smtpdesk.sandbox")
 SMTP_LOGGER = "smtpdesk.sandbox.smtp"
 """aiosmtpd's records (its ``mail.log`` logger) are forwarded here."""
 
-DEFAULT_ACCOUNTS: dict[str, str] = {"demo@smtpdesk.test": "demo"}
+# The demo password must not occur in ordinary text: transports redact the
+# password wherever it appears, and "demo" would blank out "demo@smtpdesk.test".
+DEFAULT_ACCOUNTS: dict[str, str] = {"demo@smtpdesk.test": "sandbox-pass"}
 DEFAULT_HTTP_KEY = "demo-key"
 DEFAULT_SUBMISSION_PORT = 8587
 DEFAULT_TLS_PORT = 8465

@@ -590,7 +590,7 @@ async def test_sandbox_command_serves_until_ctrl_c(tmp_path: Path) -> None:
     snippet = "\n".join(line[2:] for line in lines[start + 1 : -1])
     config = tmp_path / "pasted.toml"
     config.write_text(snippet + "\n")
-    run = await smtpdesk("--config", str(config), "test", env=cli_env(SMTPDESK_PASSWORD="demo"))
+    run = await smtpdesk("--config", str(config), "test", env=cli_env(SMTPDESK_PASSWORD="sandbox-pass"))
     assert run.code == 0, run.out + run.err
     captured = (await asyncio.wait_for(process.stdout.readline(), 10)).decode()
     assert captured.startswith("captured ")

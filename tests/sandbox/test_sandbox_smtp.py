@@ -179,7 +179,7 @@ async def test_custom_accounts(tmp_path: Path) -> None:
         client = _client(sandbox, implicit=True)
         await client.connect()
         with pytest.raises(aiosmtplib.SMTPAuthenticationError):
-            await client.login("demo@smtpdesk.test", "demo")
+            await client.login("demo@smtpdesk.test", "sandbox-pass")
         await client.quit()
         assert [m.account for m in sandbox.messages] == ["billing@example.test"]
 
@@ -365,7 +365,7 @@ async def test_serve_forever_prints_where_it_listens_and_each_message(tmp_path: 
         timeout=2,
     )
     await client.connect()
-    await client.login("demo@smtpdesk.test", "demo")
+    await client.login("demo@smtpdesk.test", "sandbox-pass")
     await client.sendmail("demo@smtpdesk.test", ["x@example.test"], MESSAGE)
     await client.quit()
     task.cancel()
@@ -377,7 +377,7 @@ async def test_serve_forever_prints_where_it_listens_and_each_message(tmp_path: 
 
 def test_describe_sandbox_shows_only_the_public_demo_secrets(tmp_path: Path) -> None:
     demo = Sandbox(tmp_path)
-    assert "password 'demo'; relay key 'demo-key'" in "\n".join(describe_sandbox(demo))
+    assert "password 'sandbox-pass'; relay key 'demo-key'" in "\n".join(describe_sandbox(demo))
     private = Sandbox(tmp_path, accounts={"ops@server.local": "Pr1vate!"}, http_key="k-Secret")
     text = "\n".join(describe_sandbox(private))
     assert "Pr1vate!" not in text and "k-Secret" not in text
