@@ -996,7 +996,7 @@ class SettingsScreen(Screen[None]):
         try:
             store.save(settings)
         except StoreError as exc:
-            self.app.call_from_thread(self._saved, f"Not saved: {exc}", "error")
+            self.app.call_from_thread(self._saved, settings, f"Not saved: {exc}", "error")
             return
         message = f"Settings saved to {store.path}."
         kind = "success"
@@ -1013,16 +1013,24 @@ class SettingsScreen(Screen[None]):
                 kind = "warning"
             else:
                 message += " The password is in the system keyring."
-        self.app.call_from_thread(self._saved, message, kind)
+        self.app.call_from_thread(self._saved, settings, message, kind)
 
-    def _saved(self, message: str, kind: str) -> None:
+    def _saved(self, settings: Settings, message: str, kind: str) -> None:
         if kind != "error":
             self.load_error = ""
             self.overwrite_confirmed = False
             self.query_one("#load-error", Notice).say("")
-            self._base = self.collect()[0] or self._base
-        self.query_one("#status", Notice).say(message, kind)
-        self.notify(message, severity="error" if kind == "error" else "information")
+            self._base = settings
+        status = self.query_one("#status", Notice)
+        status.say(message, kind)
+        status.scroll_visible()
+        # The toast is the first line only (the full text, e.g. the no-keyring help,
+        # stays under the buttons); never markup: paths and help contain brackets.
+        summary = message.split("\n", 1)[0]
+        if kind == "warning":
+            summary += " The password was NOT saved: see the note under the buttons."
+        severity = {"error": "error", "warning": "warning"}.get(kind, "information")
+        self.notify(summary, severity=severity, markup=False)  # type: ignore[arg-type]
 
 
 __all__ = ["RunTest", "ScreenServices", "SettingsScreen"]
