@@ -5,6 +5,10 @@
     smtpdesk test [--to ADDR] [--probe] [--json]
     smtpdesk send --to ADDR [--cc ADDR] [--subject S] [--body TEXT | --body-file F]
                   [--attach FILE]... [--json]
+    smtpdesk send --document ID [--document ID]... [--to ADDR]... [--cc ADDR] ...
+    smtpdesk send --resume [BATCH] [--resend-unknown]
+    smtpdesk documents list [--json] | render ID --out FILE.pdf
+    smtpdesk log [--json] [--document ID] [--state S] [--limit N]
     smtpdesk show [--json]
     smtpdesk password set [--stdin] | clear
     smtpdesk sandbox [--port N] [--tls-port N] [--http-port N]
@@ -17,6 +21,11 @@ Every line that carries text from a server goes through
 ``tui.terminal.neutralise``. Nothing heavy is imported at start: Textual only
 for the TUI, the engine only by the commands that use it, so ``--help`` and
 ``show`` start fast over SSH.
+
+Every send goes through the send log (``tui.sendlog``) as a batch of one or
+more jobs (``tui.batch``), so it is recorded before and after; documents are
+emailed through ``tui.emailing`` (the same templates as the TUI's dialog).
+PDFs are rendered with ``SOURCE_DATE_EPOCH`` as the creation date when set.
 
 Adding a subcommand is one function decorated with ``@command``: it adds its
 parser to the subparsers and sets ``handler``.
@@ -371,23 +380,54 @@ async def _test(ctx: Context, settings: Settings, secret: str | None, to: str | 
 def _add_send(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "send",
-        help="send an email with the saved settings",
+        help="send an email or documents with the saved settings",
         description="Build a message (the settings' copy-to and reply-to applied) and "
-        "send it. Nothing is sent when an argument is invalid or an attachment "
-        "cannot be read (exit 2).",
+        "send it; with --document, email documents as PDF attachments (To defaults to "
+        "each document's contact; several documents go as one batch over one "
+        "connection). Every send is recorded in the send log before and after "
+        "(`smtpdesk log`). Nothing is sent when an argument is invalid, a document is "
+        "unknown or an attachment cannot be read (exit 2). Exit 0 only when "
+        "everything was sent.",
     )
     parser.add_argument(
-        "--to", metavar="ADDR", action="append", required=True, help="recipient (repeatable)"
+        "--to",
+        metavar="ADDR",
+        action="append",
+        default=[],
+        help="recipient (repeatable; with --document it replaces the contact's addresses)",
     )
     parser.add_argument("--cc", metavar="ADDR", action="append", default=[], help="copy to")
-    parser.add_argument("--subject", metavar="S", default="", help="subject line")
+    parser.add_argument(
+        "--document",
+        metavar="ID",
+        action="append",
+        default=[],
+        help="email this document as a PDF (repeatable: one batch, one connection)",
+    )
+    parser.add_argument(
+        "--subject", metavar="S", help="subject line (with --document: instead of the template)"
+    )
     body = parser.add_mutually_exclusive_group()
-    body.add_argument("--body", metavar="TEXT", help="message text")
+    body.add_argument(
+        "--body", metavar="TEXT", help="message text (with --document: instead of the template)"
+    )
     body.add_argument(
         "--body-file", metavar="F", help="read the message text from a file ('-': stdin)"
     )
     parser.add_argument(
         "--attach", metavar="FILE", action="append", default=[], help="attach a file (repeatable)"
+    )
+    parser.add_argument(
+        "--resume",
+        metavar="BATCH",
+        nargs="?",
+        const="",
+        help="finish an interrupted batch from the send log (without BATCH: the only one)",
+    )
+    parser.add_argument(
+        "--resend-unknown",
+        action="store_true",
+        help="with --resume: also resend messages whose delivery is unknown (same Message-ID)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="print the transcript")
     parser.add_argument(
@@ -396,11 +436,12 @@ def _add_send(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -
     parser.set_defaults(handler=run_send_command)
 
 
-def _read_body(ctx: Context) -> str:
+def _read_body(ctx: Context) -> str | None:
+    """The text of --body or --body-file; None when neither was given."""
     if ctx.args.body is not None:
         return str(ctx.args.body)
     if ctx.args.body_file is None:
-        return ""
+        return None
     try:
         if ctx.args.body_file == "-":
             data = sys.stdin.buffer.read()
@@ -431,19 +472,33 @@ def _read_attachments(paths: list[str]) -> list[Any]:
 
 
 def run_send_command(ctx: Context) -> int:
-    """``smtpdesk send``."""
+    """``smtpdesk send``: one message, documents, or ``--resume``; always via the send log."""
     from transports.addresses import check_header_text
 
+    args = ctx.args
+    if args.resume is not None:
+        given = [o for o, v in (("--to", args.to), ("--document", args.document)) if v]
+        if given or args.attach or args.subject is not None:
+            raise CliError("--resume: resends what the log holds; it takes no message options")
+        if args.resume:
+            _check_batch_id(args.resume)
+    elif args.resend_unknown:
+        raise CliError("--resend-unknown: only with --resume")
     # Checked before anything else, so a bad value never reaches a server.
-    for option, values in (("--to", ctx.args.to), ("--cc", ctx.args.cc)):
+    for option, values in (("--to", args.to), ("--cc", args.cc)):
         for value in values:
             _check_address(option, value)
-    try:
-        check_header_text(ctx.args.subject)
-    except ValueError as exc:
-        raise CliError(f"--subject: {exc}") from None
-    body = _read_body(ctx)
-    attachments = _read_attachments(ctx.args.attach)
+    if args.subject is not None:
+        try:
+            check_header_text(args.subject)
+        except ValueError as exc:
+            raise CliError(f"--subject: {exc}") from None
+    if args.resume is None and not args.to and not args.document:
+        raise CliError("--to: at least one recipient is required (or --document ID)")
+    if len(set(args.document)) != len(args.document):
+        raise CliError("--document: the same document is named twice")
+    body = _read_body(ctx) if args.resume is None else None
+    attachments = _read_attachments(args.attach)
     if ctx.demo:
 
         async def demo_send() -> int:
@@ -453,85 +508,637 @@ def run_send_command(ctx: Context) -> int:
                     if ctx.json
                     else ctx.line(f"demo: the sandbox captured {m.queue_id} -> {m.path}")
                 )
-                return await _send(ctx, demo.settings, demo.sandbox.password, body, attachments)
+                settings = demo.settings
+                if args.resume is not None:
+                    return await _resume(ctx, settings, demo.sandbox.password)
+                jobs = _prepare_jobs(ctx, settings, body, attachments)
+                return await _send_jobs(ctx, settings, demo.sandbox.password, jobs)
 
         return _run_async(ctx, demo_send())
     settings = ctx.load_settings(required=True)
-    _build(ctx, settings, body, attachments)  # a bad message fails before any password lookup
+    if args.resume is not None:
+        return _run_async(ctx, _resume(ctx, settings, ctx.secret(settings)))
+    # A bad message or document fails before any password lookup.
+    jobs = _prepare_jobs(ctx, settings, body, attachments)
     secret = ctx.secret(settings)
-    return _run_async(ctx, _send(ctx, settings, secret, body, attachments))
+    return _run_async(ctx, _send_jobs(ctx, settings, secret, jobs))
 
 
-def _build(ctx: Context, settings: Settings, body: str, attachments: list[Any]) -> Any:
-    from transports.message import MessageError, build_message
+def _check_batch_id(value: str) -> None:
+    from transports.addresses import check_header_text
 
     try:
-        return build_message(
+        check_header_text(value)
+    except ValueError as exc:
+        raise CliError(f"--resume: {exc}") from None
+
+
+def _prepare_jobs(
+    ctx: Context, settings: Settings, body: str | None, attachments: list[Any]
+) -> list[Any]:
+    """The batch jobs, every message built (and every PDF rendered) before sending."""
+    from transports.message import MessageError, build_message
+    from tui.batch import BatchJob
+
+    args = ctx.args
+    if not args.document:
+        try:
+            outgoing = build_message(
+                settings,
+                to=args.to,
+                cc=args.cc,
+                subject=args.subject or "",
+                body=body or "",
+                attachments=attachments,
+            )
+        except MessageError as exc:
+            raise CliError(str(exc)) from None
+        return [BatchJob(job_id="message", message=outgoing)]
+
+    from tui.emailing import build_email, draft_email, render_attachment
+
+    creation_date = _creation_date()
+    library = _load_library(ctx, settings, show_problems=False)
+    documents = [_find_document(library, key) for key in args.document]
+    if len({doc.id for doc in documents}) != len(documents):
+        raise CliError("--document: the same document is named twice")
+    jobs = []
+    for doc in documents:
+        draft = draft_email(
+            doc,
+            library,
             settings,
-            to=ctx.args.to,
-            cc=ctx.args.cc,
-            subject=ctx.args.subject,
+            to=args.to or None,
+            cc=args.cc,
+            subject=args.subject,
             body=body,
-            attachments=attachments,
         )
-    except MessageError as exc:
+        try:
+            pdf = render_attachment(doc, library, settings, creation_date=creation_date)
+        except ValueError as exc:  # MissingGlyphsError, or an unusable fallback font
+            raise CliError(f"{doc.id}: cannot render the PDF: {exc}") from None
+        try:
+            outgoing = build_email(draft, settings, pdf, extra_attachments=attachments)
+        except MessageError as exc:
+            raise CliError(f"{doc.id}: {exc}") from None
+        jobs.append(BatchJob(job_id=doc.id, message=outgoing, document_id=doc.id))
+    return jobs
+
+
+def _open_send_log() -> Any:
+    from tui.sendlog import SendLog, SendLogError
+
+    try:
+        return SendLog()
+    except SendLogError as exc:
         raise CliError(str(exc)) from None
 
 
-async def _send(
-    ctx: Context, settings: Settings, secret: str | None, body: str, attachments: list[Any]
-) -> int:
-    from transports.errors import SendFailure
-    from transports.events import Clock
-    from transports.hints import with_hints
-    from transports.testsend import open_transport
+def _progress_printer(ctx: Context) -> Callable[[Any], None]:
+    """One line per change of a job's state: ``[2/5] INV-0042: sent (250 ...)``."""
+    from tui.sendlog import EntryState
 
-    outgoing = _build(ctx, settings, body, attachments)
+    def on_progress(progress: Any) -> None:
+        last = progress.last
+        if last is None:
+            return
+        if ctx.json:
+            ctx.record(
+                {
+                    "type": "progress",
+                    "total": progress.total,
+                    "sent": progress.sent,
+                    "failed": progress.failed,
+                    "unknown": progress.unknown,
+                    "retrying": progress.retrying,
+                    "remaining": progress.remaining,
+                    "job": _job_dict(last),
+                }
+            )
+            return
+        done = progress.sent + progress.failed + progress.unknown
+        where = f"[{done}/{progress.total}] {last.job_id}"
+        if last.state is EntryState.SENT:
+            reply = last.result.reply if last.result else last.note
+            ctx.line(f"{where}: sent ({reply})")
+        elif last.state is EntryState.QUEUED and last.failure is not None:
+            ctx.line(f"{where}: temporary failure, will retry ({last.failure})")
+        elif last.state is EntryState.FAILED:
+            ctx.line(f"{where}: FAILED ({last.failure or last.note})")
+        elif last.state is EntryState.UNKNOWN:
+            ctx.line(f"{where}: UNKNOWN whether delivered ({last.note})")
+
+    return on_progress
+
+
+def _job_dict(job: Any) -> dict[str, Any]:
+    return {
+        "job_id": job.job_id,
+        "document_id": job.document_id,
+        "state": job.state.value,
+        "message_id": job.message_id,
+        "attempts": job.attempts,
+        "result": job.result.to_dict() if job.result else None,
+        "failure": job.failure.to_dict() if job.failure else None,
+        "note": job.note,
+    }
+
+
+def _job_ok(job: Any) -> bool:
+    from tui.sendlog import EntryState
+
+    return bool(job.state is EntryState.SENT and not (job.result and job.result.refused))
+
+
+async def _run_batch(ctx: Context, run: Callable[..., Any], *, progress: bool = True) -> Any:
+    """Run ``send_batch`` or ``resume_batch`` with the log, printers and a SendLogBusy → exit 2."""
+    from tui.sendlog import SendLogError
+
     printer = _event_printer(ctx)
-    clock = Clock()
 
     def on_event(event: TranscriptEvent) -> None:
         if ctx.json or ctx.args.verbose:
             printer(event)
 
-    try:
-        async with open_transport(settings, secret, on_event, clock=clock) as transport:
-            result = await transport.send(outgoing)
-    except SendFailure as caught:
-        failure = with_hints(caught, settings)
-        if ctx.json:
-            ctx.record(
-                {
-                    "type": "result",
-                    "ok": False,
-                    "elapsed_ms": round(clock.elapsed_ms(), 1),
-                    "result": None,
-                    "failure": failure.to_dict(),
-                }
-            )
-        else:
-            for text in _failure_lines(failure):
-                ctx.line(text)
-        return EXIT_FAILED
-    ok = not result.refused
+    with _open_send_log() as log:
+        try:
+            on_progress = _progress_printer(ctx) if progress else None
+            return await run(log=log, on_event=on_event, on_progress=on_progress)
+        except SendLogError as exc:  # SendLogBusy: another batch is sending
+            raise CliError(str(exc)) from None
+
+
+async def _send_jobs(ctx: Context, settings: Settings, secret: str | None, jobs: list[Any]) -> int:
+    from transports.events import Clock
+    from tui.batch import send_batch
+
+    clock = Clock()
+    plain = len(jobs) == 1 and jobs[0].document_id is None
+    if not plain and not ctx.json:
+        count = len(jobs)
+        ctx.line(f"sending {count} document{'s' if count != 1 else ''} over one connection")
+
+    async def run(**kwargs: Any) -> Any:
+        return await send_batch(settings, secret, jobs, **kwargs)
+
+    report = await _run_batch(ctx, run, progress=not plain)
+    if plain:
+        return _plain_result(ctx, report.results[0], clock.elapsed_ms())
+    return _batch_result(ctx, report)
+
+
+def _plain_result(ctx: Context, job: Any, elapsed_ms: float) -> int:
+    """The outcome of a plain ``send --to``, as before the send log existed."""
+    ok = _job_ok(job)
     if ctx.json:
         ctx.record(
             {
                 "type": "result",
                 "ok": ok,
-                "elapsed_ms": round(clock.elapsed_ms(), 1),
-                "result": result.to_dict(),
-                "failure": None,
+                "elapsed_ms": round(elapsed_ms, 1),
+                "result": job.result.to_dict() if job.result else None,
+                "failure": job.failure.to_dict() if job.failure and not job.result else None,
+                "state": job.state.value,
+                "message_id": job.message_id,
             }
         )
-    else:
+        return EXIT_OK if ok else EXIT_FAILED
+    if job.result is not None:
+        result = job.result
         ctx.line(f"sent to {', '.join(result.accepted)}")
         ctx.line(f"message id: {result.message_id}")
         ctx.line(f"queue id: {result.queue_id or '(the server gave none)'}")
         ctx.line(f"server reply: {result.reply}")
         for address, reason in result.refused.items():
             ctx.line(f"REFUSED {address}: {reason}")
+    elif job.failure is not None:
+        for text in _failure_lines(job.failure):
+            ctx.line(text)
+        if job.state.value == "unknown":
+            ctx.line(f"UNKNOWN whether delivered: {job.note}")
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def _batch_result(ctx: Context, report: Any) -> int:
+    """Per-document results, a summary line, and how to resume when needed."""
+    ok = all(_job_ok(job) for job in report.results)
+    if ctx.json:
+        ctx.record(
+            {
+                "type": "result",
+                "ok": ok,
+                "batch_id": report.batch_id,
+                "cancelled": report.cancelled,
+                "connections": report.connections,
+                "jobs": [_job_dict(job) for job in report.results],
+            }
+        )
+        return EXIT_OK if ok else EXIT_FAILED
+    ctx.line()
+    width = max((len(job.job_id) for job in report.results), default=0)
+    for job in report.results:
+        name = job.job_id.ljust(width)
+        if job.result is not None:
+            result = job.result
+            queue = f", queue id {result.queue_id}" if result.queue_id else ""
+            ctx.line(f"{name}  sent to {', '.join(result.accepted)}{queue}")
+            for address, reason in result.refused.items():
+                ctx.line(f"{' ' * width}  REFUSED {address}: {reason}")
+        elif job.state.value == "sent":
+            ctx.line(f"{name}  sent earlier ({job.note})")
+        elif job.failure is not None and job.state.value == "failed":
+            ctx.line(f"{name}  FAILED")
+            for text in _failure_lines(job.failure):
+                ctx.line(f"{' ' * width}  {text}")
+        elif job.state.value == "unknown":
+            ctx.line(f"{name}  UNKNOWN whether delivered: {job.note}")
+        elif job.state.value == "failed":
+            ctx.line(f"{name}  FAILED earlier ({job.note})")
+        else:
+            ctx.line(f"{name}  not sent ({job.state.value})")
+    counts: dict[str, int] = {}
+    for job in report.results:
+        counts[job.state.value] = counts.get(job.state.value, 0) + 1
+    summary = ", ".join(f"{n} {state}" for state, n in counts.items())
+    connections = f", {report.connections} connection{'s' if report.connections != 1 else ''}"
+    ctx.line(f"batch {report.batch_id}: {summary}{connections}")
+    if any(job.state.value in {"queued", "sending"} for job in report.results):
+        ctx.line(f"resume with: smtpdesk send --resume {report.batch_id}")
+    if report.unknown:
+        ctx.line(
+            "check the mailbox (or the archive copy) for the unknown ones; "
+            f"to resend them: smtpdesk send --resume {report.batch_id} --resend-unknown"
+        )
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+async def _resume(ctx: Context, settings: Settings, secret: str | None) -> int:
+    from tui.batch import resume_batch
+
+    wanted = ctx.args.resume
+    with _open_send_log() as log:
+        unfinished = log.unfinished_batches()
+        known = bool(wanted) and bool(log.entries(batch_id=wanted, limit=1))
+    if wanted and wanted not in unfinished:
+        if known:
+            ctx.line(f"batch {wanted} is finished: nothing to resume")
+            return EXIT_OK
+        listed = ", ".join(unfinished) or "none"
+        raise CliError(f"--resume: the send log has no batch {wanted!r} (interrupted: {listed})")
+    if not wanted:
+        if not unfinished:
+            ctx.line("nothing to resume: no interrupted batch in the send log")
+            return EXIT_OK
+        if len(unfinished) > 1:
+            raise CliError(
+                "--resume: several interrupted batches (" + ", ".join(unfinished) + "); "
+                "name one: smtpdesk send --resume BATCH"
+            )
+        wanted = unfinished[0]
+    if not ctx.json:
+        ctx.line(f"resuming batch {wanted}")
+
+    async def run(**kwargs: Any) -> Any:
+        return await resume_batch(
+            wanted, settings, secret, resend_unknown=ctx.args.resend_unknown, **kwargs
+        )
+
+    return _batch_result(ctx, await _run_batch(ctx, run))
+
+
+# -- documents --------------------------------------------------------------------
+
+
+def _creation_date() -> Any:
+    """The PDF creation date from SOURCE_DATE_EPOCH (None: now); exit 2 when malformed."""
+    from tui.emailing import creation_date_from_env
+
+    try:
+        return creation_date_from_env()
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _documents_folder(ctx: Context, settings: Settings) -> Path:
+    """The documents folder; the default one is seeded with the samples on first use."""
+    from tui.documents import ensure_documents_folder
+
+    folder, origin = _documents_origin(ctx, settings)
+    if origin == "default":
+        try:
+            ensure_documents_folder(folder)
+        except OSError as exc:
+            raise CliError(f"{folder}: cannot create the documents folder: {exc}") from None
+    elif not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise CliError(f"{folder}: the documents folder (from {origin}) {what}")
+    return folder
+
+
+def _load_library(ctx: Context, settings: Settings, *, show_problems: bool) -> Any:
+    from tui.documents import load_folder
+
+    library = load_folder(_documents_folder(ctx, settings), business_name=settings.from_name)
+    if show_problems:
+        for problem in library.problems:
+            ctx.warn(str(problem))
+    return library
+
+
+def _find_document(library: Any, key: str) -> Any:
+    """The document by id (or by its number); exit 2 naming the nearest known ids."""
+    import difflib
+
+    documents = library.documents
+    if key in documents:
+        return documents[key]
+    folded = [
+        doc
+        for doc in documents.values()
+        if key.casefold() in (doc.id.casefold(), doc.number.casefold())
+    ]
+    if len(folded) == 1:
+        return folded[0]
+    broken = [p for p in library.problems if p.file.stem == key]
+    if broken:
+        raise CliError(f"document {key!r}: its file has problems and was skipped: {broken[0]}")
+    known = sorted(documents)
+    lowered = {doc_id.casefold(): doc_id for doc_id in known}
+    near = [
+        lowered[m]
+        for m in difflib.get_close_matches(key.casefold(), list(lowered), n=3, cutoff=0.5)
+    ]
+    if near:
+        hint = "did you mean " + ", ".join(near) + "?"
+    elif known:
+        hint = "known: " + ", ".join(known[:10]) + (", …" if len(known) > 10 else "")
+    else:
+        hint = "the folder has no documents"
+    raise CliError(f"document {key!r}: not in {library.folder} ({hint})")
+
+
+def _documents_settings(ctx: Context, run: Callable[[Settings], int]) -> int:
+    """Run a documents command with the saved settings (defaults when none are saved)."""
+    if ctx.demo:
+        from transports.settings import Settings
+
+        with _demo_dirs():
+            return run(Settings.unconfigured())
+    return run(ctx.load_settings(required=False))
+
+
+@command
+def _add_documents(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "documents",
+        help="list the documents or render one to PDF",
+        description="The documents folder: --documents, else $SMTPDESK_DOCUMENTS, else "
+        "[documents] folder in the settings, else the user data dir (seeded with a "
+        "sample set on first use).",
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    list_parser = actions.add_parser(
+        "list",
+        help="a table of the documents (problems in the folder go to stderr)",
+        description="List every document with its contact, date, total and when it was "
+        "last emailed (from the send log). Files that cannot be loaded are reported on "
+        "stderr by file and line; the others are still listed.",
+    )
+    list_parser.add_argument("--json", action="store_true", help="one JSON object")
+    list_parser.set_defaults(handler=run_documents_list)
+    render_parser = actions.add_parser(
+        "render",
+        help="render one document to a PDF file",
+        description="Render the document to PDF (written atomically). Set "
+        "SOURCE_DATE_EPOCH for byte-identical output.",
+    )
+    render_parser.add_argument("id", metavar="ID", help="the document id (or its number)")
+    render_parser.add_argument(
+        "--out", metavar="FILE.pdf", required=True, help="where to write the PDF"
+    )
+    render_parser.set_defaults(handler=run_documents_render)
+
+
+def _display_width(text: str) -> int:
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _fit(text: str, width: int) -> str:
+    """Cut to ``width`` terminal columns (with …) and pad to it."""
+    if _display_width(text) > width:
+        while _display_width(text) > width - 1:
+            text = text[:-1]
+        text += "…"
+    return text + " " * (width - _display_width(text))
+
+
+def _last_emailed(ids: list[str]) -> dict[str, Any]:
+    """Last successful send per document, from the send log (none when there is no log)."""
+    from tui.sendlog import SendLog, SendLogError, default_log_path
+
+    if not default_log_path().exists():
+        return {}
+    try:
+        with SendLog() as log:
+            return {doc_id: log.last_emailed(doc_id) for doc_id in ids}
+    except SendLogError:
+        return {}
+
+
+def _local_time(value: Any) -> str:
+    return str(value.astimezone().strftime("%Y-%m-%d %H:%M")) if value else ""
+
+
+def run_documents_list(ctx: Context) -> int:
+    """``smtpdesk documents list``."""
+    from tui.documents import format_money
+
+    def go(settings: Settings) -> int:
+        library = _load_library(ctx, settings, show_problems=True)
+        docs = sorted(library.documents.values(), key=lambda d: (d.issue_date, d.id))
+        last = _last_emailed([doc.id for doc in docs])
+        if ctx.json:
+            items = []
+            for doc in docs:
+                contact = library.contacts.get(doc.contact_id)
+                total = doc.total
+                emailed = last.get(doc.id)
+                items.append(
+                    {
+                        "id": doc.id,
+                        "type": doc.kind,
+                        "number": doc.number,
+                        "title": doc.title,
+                        "contact": {"id": doc.contact_id, "name": contact.name if contact else ""},
+                        "emails": library.recipients(doc),
+                        "date": doc.issue_date.isoformat(),
+                        "currency": doc.currency,
+                        "total": str(total) if total is not None else None,
+                        "last_emailed": emailed.isoformat() if emailed else None,
+                    }
+                )
+            ctx.record(
+                {
+                    "type": "documents",
+                    "folder": str(library.folder),
+                    "documents": items,
+                    "problems": [
+                        {"file": str(p.file), "line": p.line, "message": p.message}
+                        for p in library.problems
+                    ],
+                }
+            )
+            return EXIT_OK
+        if not docs:
+            ctx.line(f"no documents in {library.folder}")
+            return EXIT_OK
+        rows = [["ID", "TYPE", "NUMBER", "CONTACT", "DATE", "TOTAL", "LAST EMAILED"]]
+        for doc in docs:
+            contact = library.contacts.get(doc.contact_id)
+            total = doc.total
+            rows.append(
+                [
+                    doc.id,
+                    doc.LABEL,
+                    doc.number,
+                    contact.name if contact else doc.contact_id,
+                    doc.issue_date.isoformat(),
+                    format_money(total, doc.currency) if total is not None else "",
+                    _local_time(last.get(doc.id)) or "never",
+                ]
+            )
+        limits = [24, 14, 20, 26, 10, 16, 16]
+        widths = [
+            min(limit, max(_display_width(row[i]) for row in rows))
+            for i, limit in enumerate(limits)
+        ]
+        for row in rows:
+            cells = [_fit(cell, widths[i]) for i, cell in enumerate(row)]
+            total_cell = row[5]
+            cells[5] = (
+                " " * max(0, widths[5] - _display_width(total_cell))
+                + _fit(total_cell, min(widths[5], _display_width(total_cell))).rstrip()
+            )
+            ctx.line("  ".join(cells).rstrip())
+        ctx.line(f"{len(docs)} documents in {library.folder}")
+        return EXIT_OK
+
+    return _documents_settings(ctx, go)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write through a temporary file in the same folder, fsync, rename."""
+    folder = path.parent
+    if not folder.is_dir():
+        raise CliError(f"--out {path}: the folder {folder} does not exist")
+    if path.is_dir():
+        raise CliError(f"--out {path}: is a folder")
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(temporary, 0o666 & ~mask)
+        os.replace(temporary, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise CliError(f"--out {path}: cannot write: {exc.strerror or exc}") from None
+
+
+def run_documents_render(ctx: Context) -> int:
+    """``smtpdesk documents render ID --out FILE.pdf``."""
+    creation_date = _creation_date()
+    out = Path(ctx.args.out)
+
+    def go(settings: Settings) -> int:
+        from tui.emailing import render_attachment
+
+        library = _load_library(ctx, settings, show_problems=False)
+        doc = _find_document(library, ctx.args.id)
+        try:
+            pdf = render_attachment(doc, library, settings, creation_date=creation_date)
+        except ValueError as exc:  # MissingGlyphsError, or an unusable fallback font
+            raise CliError(f"{doc.id}: cannot render the PDF: {exc}") from None
+        _write_atomic(out, pdf.data)
+        ctx.line(f"wrote {out} ({doc.title}, {len(pdf.data):,} bytes)")
+        return EXIT_OK
+
+    return _documents_settings(ctx, go)
+
+
+# -- log --------------------------------------------------------------------------
+
+
+@command
+def _add_log(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "log",
+        help="the send log: what went where, when, with the server's reply",
+        description="Every send, newest first: time, state, document, recipients, "
+        "subject, the server's reply and queue id, and the Message-ID.",
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON object per entry")
+    parser.add_argument("--document", metavar="ID", help="only this document")
+    parser.add_argument(
+        "--state",
+        choices=["queued", "sending", "sent", "failed", "unknown"],
+        help="only entries in this state",
+    )
+    parser.add_argument("--limit", metavar="N", type=int, help="at most N entries")
+    parser.set_defaults(handler=run_log_command)
+
+
+def run_log_command(ctx: Context) -> int:
+    """``smtpdesk log``."""
+    if ctx.args.limit is not None and ctx.args.limit < 1:
+        raise CliError("--limit: must be 1 or more")
+    if ctx.demo:
+        with _demo_dirs():
+            return _print_log(ctx)
+    return _print_log(ctx)
+
+
+def _print_log(ctx: Context) -> int:
+    from tui.sendlog import default_log_path
+
+    path = default_log_path()
+    if not path.exists():
+        if not ctx.json:
+            ctx.line(f"the send log is empty ({path} does not exist yet)")
+        return EXIT_OK
+    with _open_send_log() as log:
+        entries = log.entries(
+            document_id=ctx.args.document,
+            state=ctx.args.state,
+            limit=ctx.args.limit,
+            newest_first=True,
+        )
+    if ctx.json:
+        for entry in entries:
+            ctx.record({"type": "entry", **entry.to_dict()})
+        return EXIT_OK
+    if not entries:
+        ctx.line("no entries")
+        return EXIT_OK
+    for entry in entries:
+        when = (entry.sent_at or entry.updated_at).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        document = entry.document_id or "-"
+        ctx.line(f"{when}  {entry.state.value:<7}  {document}  {entry.subject}")
+        ctx.line(f"    to: {', '.join(entry.recipients)}")
+        if entry.reply or entry.queue_id:
+            queue = f" (queue id {entry.queue_id})" if entry.queue_id else ""
+            ctx.line(f"    reply: {entry.reply}{queue}")
+        if entry.failure and entry.state.value != "sent":
+            ctx.line(f"    failure: {entry.failure}")
+        attempts = f", {entry.attempts} attempts" if entry.attempts > 1 else ""
+        ctx.line(f"    message-id: {entry.message_id}  batch {entry.batch_id}{attempts}")
+    return EXIT_OK
 
 
 # -- show -------------------------------------------------------------------------
