@@ -311,6 +311,18 @@ async def test_a_corrupt_settings_file_is_reported_and_not_overwritten(config_pa
         await pilot.pause()
         assert isinstance(app.screen, SettingsScreen)
         assert config_path.read_text() == corrupt
+        # asked again; this time "Replace it", then "Save anyway" (never tested)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        await pilot.click("#choice-replace")
+        await pilot.pause()
+        assert "never tested" in str(app.screen.query_one(".dialog-message").render())
+        await pilot.click("#choice-save")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "mail.acme.example" in config_path.read_text()
+        assert config_path.with_name("settings.toml.bak").read_text() == corrupt
+        assert notice.text == ""
 
 
 async def test_palette_offers_test_save_password_and_presets(config_path: Path) -> None:
@@ -323,3 +335,23 @@ async def test_palette_offers_test_save_password_and_presets(config_path: Path) 
         command = next(c for c in app.get_system_commands(app.screen) if c.title == "Preset: Gmail")
         command.callback()
         assert screen_of(app).preset_key == "gmail"
+
+
+async def test_side_pane_beside_the_form_when_wide_below_when_narrow(config_path: Path) -> None:
+    for size, beside in (((120, 40), True), ((80, 24), False)):
+        app = app_for(config_path)
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            screen = screen_of(app)
+            form = screen.query_one("#form-pane").region
+            side = screen.query_one("#side-pane").region
+            assert (side.x >= form.right) is beside, size
+            assert screen.has_class("-wide" if beside else "-narrow")
+
+
+async def test_ctrl_q_quits(config_path: Path) -> None:
+    app = app_for(config_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert not app.is_running

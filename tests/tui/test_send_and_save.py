@@ -364,3 +364,19 @@ async def test_an_engine_bug_is_shown_and_the_ui_recovers(config_path: Path) -> 
         screen = screen_of(app)
         assert not screen.sending and not screen.query_one("#test-button").disabled
         assert "unexpected error: engine bug" in status(app)
+
+
+async def test_http_relay_test_send_against_the_sandbox(
+    sandbox: Sandbox, config_path: Path
+) -> None:
+    write_settings(config_path, sandbox.settings("http"))
+    app = make_app(config_path=config_path, cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = screen_of(app)
+        assert screen.field_shown("http-url") and not screen.field_shown("smtp-host")
+        await set_password(pilot, sandbox.http_key)
+        await run_test_send(pilot)
+        assert status(app).startswith("✓ Test message sent"), transcript(app)
+        assert any("POST" in line for line in transcript(app))
+        assert not any(sandbox.http_key in line for line in transcript(app))
+        assert len(sandbox.messages) == 1
