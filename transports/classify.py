@@ -68,6 +68,28 @@ def _no_redaction(text: str) -> str:
     return text
 
 
+def server_text(text: str) -> str:
+    """Server text made safe for any UTF-8 sink: undecodable bytes become U+FFFD.
+
+    aiosmtplib decodes replies with ``surrogateescape``, so a byte that is not
+    UTF-8 (``\\xff``) arrives as a lone surrogate (``\\udcff``), which no UTF-8
+    file, terminal, log or database accepts: writing it raises
+    ``UnicodeEncodeError`` far from here. The original bytes are recovered
+    and decoded again with replacement characters, visibly.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "surrogateescape" if _only_escapes(text) else "replace")
+        return raw.decode("utf-8", "replace")
+    return text
+
+
+def _only_escapes(text: str) -> bool:
+    """True when every surrogate in ``text`` is one ``surrogateescape`` made."""
+    return all(not 0xD800 <= ord(c) <= 0xDFFF or 0xDC80 <= ord(c) <= 0xDCFF for c in text)
+
+
 def chain(exc: BaseException) -> Iterator[BaseException]:
     """The exception and its causes/contexts, outermost first, each once."""
     seen: set[int] = set()
@@ -160,7 +182,7 @@ def classify_reply(
     code: int, text: str, step: Step, *, redact: Redactor | None = None
 ) -> SendFailure:
     """The failure for a server reply ``code text`` received at ``step``."""
-    clean = (redact or _no_redaction)(text.strip())
+    clean = (redact or _no_redaction)(server_text(text).strip())
     failure_class = _reply_class(code, clean, step)
     one_line = " ".join(clean.split())
     return SendFailure(
@@ -237,7 +259,8 @@ def _tls_failure(exc: ssl.SSLError, redact: Redactor | None) -> SendFailure:
 
 
 def redact_or(redact: Redactor | None, text: str) -> str:
-    """``text`` passed through the redactor when there is one."""
+    """``text`` (made UTF-8 safe) passed through the redactor when there is one."""
+    text = server_text(text)
     return redact(text) if redact else text
 
 
@@ -263,7 +286,7 @@ def classify_exception(
     if isinstance(exc, SendFailure):
         return exc
     links = list(chain(exc))
-    outer_text = redact_or(redact, str(exc) or type(exc).__name__)
+    outer_text = redact_or(redact, server_text(str(exc)) or type(exc).__name__)
     within = f" within {timeout:g} s" if timeout else ""
 
     for link in links:
@@ -392,4 +415,5 @@ __all__ = [
     "classify_exception",
     "classify_reply",
     "enhanced_code",
+    "server_text",
 ]

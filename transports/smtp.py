@@ -51,6 +51,7 @@ from transports.classify import (
     chain,
     classify_exception,
     classify_reply,
+    server_text,
 )
 from transports.errors import FailureClass, SendFailure
 from transports.events import Clock, Direction, EventSink, Step, TranscriptEvent
@@ -150,6 +151,12 @@ def _ascii_host(host: str) -> str:
     return idna.encode(host.rstrip("."), uts46=True).decode("ascii")
 
 
+def _clean(response: SMTPResponse) -> SMTPResponse:
+    """The reply with undecodable bytes shown as U+FFFD (see ``server_text``)."""
+    message = server_text(response.message)
+    return response if message is response.message else SMTPResponse(response.code, message)
+
+
 def _retrieve(future: asyncio.Future[Any]) -> None:
     """Mark an abandoned child's outcome as seen (no "never retrieved" warning)."""
     if not future.cancelled():
@@ -214,7 +221,7 @@ class SmtpTransport(Transport):
     def _failure(self, exc: BaseException, step: Step) -> SendFailure:
         for link in chain(exc):
             if isinstance(link, aiosmtplib.SMTPResponseException) and 200 <= link.code <= 599:
-                self._emit_reply(step, link.code, link.message)
+                self._emit_reply(step, link.code, server_text(link.message))
                 break
         return classify_exception(
             exc,
@@ -272,7 +279,7 @@ class SmtpTransport(Transport):
     async def _command(self, step: Step, shown: str, *args: bytes) -> SMTPResponse:
         smtp = self._client(step)
         self._emit(step, Direction.OUT, shown)
-        response = await self._run(step, smtp.execute_command(*args))
+        response = _clean(await self._run(step, smtp.execute_command(*args)))
         self._emit_reply(step, response.code, response.message)
         return response
 
@@ -414,7 +421,7 @@ class SmtpTransport(Transport):
         self._smtp = smtp
         if implicit:
             self._emit(Step.TLS, Direction.INFO, "implicit TLS: handshake before the greeting")
-        response = await self._run(Step.GREETING, smtp.connect())
+        response = _clean(await self._run(Step.GREETING, smtp.connect()))
         if implicit:
             self._encrypted = True
             self._describe_tls(smtp)
@@ -449,8 +456,10 @@ class SmtpTransport(Transport):
                 ),
             )
         self._emit(Step.STARTTLS, Direction.OUT, "STARTTLS")
-        response = await self._run(
-            Step.STARTTLS, smtp.starttls(server_hostname=self._host, tls_context=self._context)
+        response = _clean(
+            await self._run(
+                Step.STARTTLS, smtp.starttls(server_hostname=self._host, tls_context=self._context)
+            )
         )
         self._encrypted = True
         self._emit_reply(Step.STARTTLS, response.code, response.message)
@@ -681,7 +690,7 @@ class SmtpTransport(Transport):
             Direction.INFO,
             f"{_sized(len(data))} sent, waiting for the server's reply",
         )
-        response = await self._run(Step.DATA, upload())
+        response = _clean(await self._run(Step.DATA, upload()))
         self._emit_reply(Step.DATA, response.code, response.message)
         if response.code != 250:
             raise self._reply_failure(response, Step.DATA)
@@ -740,7 +749,7 @@ class SmtpTransport(Transport):
                 Step.QUIT, Direction.INFO, f"no reply to QUIT ({type(exc).__name__}); closed"
             )
         else:
-            self._emit_reply(Step.QUIT, response.code, response.message)
+            self._emit_reply(Step.QUIT, response.code, server_text(response.message))
         self.abort()
 
     def abort(self) -> None:
