@@ -576,7 +576,9 @@ class SmtpTransport(Transport):
     def size_limit(self) -> int:
         """The server's EHLO SIZE limit in bytes (0: none announced)."""
         value = self.extensions.get("size", "").strip()
-        return int(value) if value.isdigit() else 0
+        # ASCII digits only, and few of them: str.isdigit() accepts "²" and a
+        # server may send 5,000 digits, and int() raises ValueError on both.
+        return int(value) if re.fullmatch(r"[0-9]{1,18}", value) else 0
 
     async def send(self, outgoing: Outgoing) -> SendResult:
         """MAIL FROM, RCPT TO each recipient, DATA; RSET after a refused transaction."""
