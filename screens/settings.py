@@ -911,10 +911,13 @@ class SettingsScreen(Screen[None]):
 
     async def _stored_password(self, settings: Settings) -> str | None:
         """The password from the environment, password command or keyring (in a thread)."""
+        if settings.protocol is MailProtocol.SMTP and not settings.smtp.username:
+            return None  # no login: nothing to look up (and no keyring noise)
         try:
             return await asyncio.to_thread(secrets.get_password, settings)
         except secrets.SecretsError as exc:
-            self._write(f"== no stored password: {exc}")
+            first_line = str(exc).split("\n", 1)[0]
+            self._write(f"{'':8} == no stored password: {first_line}")
             return None
 
     @work(thread=True, group="record", exit_on_error=False)

@@ -380,3 +380,21 @@ async def test_http_relay_test_send_against_the_sandbox(
         assert any("POST" in line for line in transcript(app))
         assert not any(sandbox.http_key in line for line in transcript(app))
         assert len(sandbox.messages) == 1
+
+
+async def test_without_a_typed_password_the_stored_one_is_used(
+    sandbox: Sandbox, config_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_settings(config_path, sandbox.settings("starttls"))
+    app = make_app(config_path=config_path, cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        # no keyring works (conftest) and nothing else: the engine says what is missing
+        await run_test_send(pilot)
+        assert any("no stored password: No keyring" in line for line in transcript(app))
+        assert status(app).startswith("✗ Test failed")
+        assert "password" in screen_of(app).query_one("#hints", HintsPanel).text
+        # SMTPDESK_PASSWORD is looked up (in a thread) at send time
+        monkeypatch.setenv("SMTPDESK_PASSWORD", sandbox.password)
+        await run_test_send(pilot)
+        assert status(app).startswith("✓ Test message sent"), transcript(app)
+        assert screen_of(app).query_one("#hints-box").display is False
