@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import hashlib
 import hmac
 import ipaddress
@@ -564,7 +565,16 @@ class SmtpTransport(Transport):
         else:
             response = await self._command(Step.AUTH, "AUTH CRAM-MD5", b"AUTH", b"CRAM-MD5")
             if response.code == 334:
-                challenge = base64.b64decode(response.message.encode("ascii"), validate=False)
+                try:
+                    challenge = base64.b64decode(response.message.encode("ascii"), validate=True)
+                except (UnicodeEncodeError, binascii.Error):
+                    raise SendFailure(
+                        FailureClass.PROTOCOL,
+                        Step.AUTH,
+                        "The server's CRAM-MD5 challenge is not base64",
+                        detail=f"334 {' '.join(response.message.split())[:200]}; nothing "
+                        "was answered to it",
+                    ) from None
                 digest = hmac.new(password, challenge, hashlib.md5).hexdigest()
                 answer = base64.b64encode(user + b" " + digest.encode("ascii"))
                 response = await self._command(Step.AUTH, REDACTED, answer)
