@@ -43,6 +43,7 @@ from transports.events import EventSink, TranscriptEvent
 from transports.presets import PRESETS, preset_for
 from transports.settings import (
     STRICT_TLS_PRESETS,
+    AuthMethod,
     Security,
     Settings,
     field_errors,
@@ -565,10 +566,14 @@ class SettingsScreen(Screen[None]):
             "#reply-to-label",
             "Reply-To address" if smtp_mode else "Reply address (required: replies go here)",
         )
-        self._set_text(
-            "#password-label",
-            "Password" if smtp_mode else "Relay key (only if the relay needs one)",
-        )
+        if not smtp_mode:
+            password_label = "Relay key (only if the relay needs one)"
+        elif self._base.smtp.auth is AuthMethod.OAUTH2:
+            # OAuth2 is set in the settings file and signed in with `smtpdesk oauth login`.
+            password_label = "Password (not used: OAuth2 sign-in, see 'smtpdesk oauth status')"
+        else:
+            password_label = "Password"
+        self._set_text("#password-label", password_label)
         preset = PRESETS.get(self.preset_key, PRESETS["custom"])
         username_input = self._input("smtp-username")
         if username_input.placeholder != preset.username_hint:

@@ -355,3 +355,30 @@ async def test_ctrl_q_quits(config_path: Path) -> None:
         await pilot.press("ctrl+q")
         await pilot.pause()
         assert not app.is_running
+
+
+async def test_oauth2_settings_are_kept_and_the_password_is_marked_unused(
+    config_path: Path,
+) -> None:
+    settings = Settings.model_validate(
+        {
+            "preset": "office365",
+            "smtp": {
+                "host": "smtp.office365.com",
+                "username": "billing@acme.example",
+                "auth": "oauth2",
+            },
+            "oauth": {
+                "provider": "microsoft",
+                "tenant": "acme.example",
+                "client_id": "00000000-0000-0000-0000-000000000001",
+            },
+        }
+    )
+    write_settings(config_path, settings)
+    app = app_for(config_path)
+    async with app.run_test(size=SIZE):
+        screen = screen_of(app)
+        label = str(screen.query_one("#password-label", Static).render())
+        assert "not used: OAuth2" in label
+        assert screen.validate() == settings  # the [oauth] section the form lacks is kept
