@@ -38,19 +38,26 @@ class Redactor:
     """
 
     def __init__(self, secret: str | None, username: str = "") -> None:
-        forms: set[str] = set()
-        if secret:
-            raw = secret.encode("utf-8")
-            user = username.encode("utf-8")
-            forms.add(secret)
-            for blob in (
-                raw,
-                b"\0" + user + b"\0" + raw,
-                user + b"\0" + user + b"\0" + raw,
-                f"user={username}\1auth=Bearer {secret}\1\1".encode(),
-            ):
-                forms.add(base64.b64encode(blob).decode("ascii"))
-                forms.add(base64.b64encode(blob).decode("ascii").rstrip("="))
+        self._username = username
+        self._forms: list[str] = []
+        self.add(secret)
+
+    def add(self, secret: str | None) -> None:
+        """Redact one more secret too (a new OAuth2 access token after a refresh)."""
+        if not secret:
+            return
+        forms = set(self._forms)
+        raw = secret.encode("utf-8")
+        user = self._username.encode("utf-8")
+        forms.add(secret)
+        for blob in (
+            raw,
+            b"\0" + user + b"\0" + raw,
+            user + b"\0" + user + b"\0" + raw,
+            f"user={self._username}\1auth=Bearer {secret}\1\1".encode(),
+        ):
+            forms.add(base64.b64encode(blob).decode("ascii"))
+            forms.add(base64.b64encode(blob).decode("ascii").rstrip("="))
         # Longest first, so a blob is replaced whole before its parts.
         self._forms = sorted((f for f in forms if len(f) >= 3), key=len, reverse=True)
 
@@ -112,7 +119,10 @@ def enhanced_code(text: str) -> str:
 
 
 def _reply_class(code: int, text: str, step: Step) -> FailureClass:
-    if not 200 <= code <= 599:
+    # Only 4xx and 5xx refuse. A code outside 2xx-5xx is not SMTP, and a 2xx
+    # or 3xx that reaches here came where another one belonged (250 to AUTH,
+    # 354 to MAIL): an out-of-step server, not a wrong password or a refusal.
+    if not 400 <= code <= 599:
         return FailureClass.PROTOCOL
     lower = text.lower()
     enhanced = enhanced_code(text)

@@ -15,6 +15,9 @@ Rules this module keeps:
 - Credentials are only sent inside TLS, or with security ``none``. They never
   reach an event, a log or an exception text: AUTH lines read ``<redacted>``
   and every server text passes through a ``Redactor``.
+- OAuth2 (``smtp.auth = "oauth2"``): SASL XOAUTH2 with an access token from a
+  ``TokenSource`` (fetched before connecting; redacted like a password); a 535
+  is answered by one refresh and one more AUTH on the same connection.
 - Every step has its own timeout (``settings.timeout``), enforced with
   ``asyncio.timeout`` around the whole step, so a server that drips one byte
   a second still times out.
@@ -28,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
 import hashlib
 import hmac
 import ipaddress
@@ -45,7 +49,7 @@ import idna
 from aiosmtplib import SMTPResponse
 from cryptography import x509
 
-from transports.base import SendResult, Transport
+from transports.base import SendResult, TokenSource, Transport
 from transports.classify import (
     REDACTED,
     Redactor,
@@ -57,7 +61,7 @@ from transports.classify import (
 from transports.errors import FailureClass, SendFailure
 from transports.events import Clock, Direction, EventSink, Step, TranscriptEvent
 from transports.message import Outgoing
-from transports.settings import Security, Settings
+from transports.settings import AuthMethod, Security, Settings
 
 T = TypeVar("T")
 
@@ -187,9 +191,12 @@ class SmtpTransport(Transport):
         on_event: EventSink,
         *,
         clock: Clock | None = None,
+        token_source: TokenSource | None = None,
     ) -> None:
         super().__init__(settings, secret, on_event, clock=clock)
         self._redact = Redactor(secret, settings.smtp.username)
+        self._token_source = token_source
+        self._token: str | None = None
         self._smtp: aiosmtplib.SMTP | None = None
         self._sock: socket.socket | None = None
         self._encrypted = False
@@ -292,7 +299,10 @@ class SmtpTransport(Transport):
     async def open(self) -> None:
         """Resolve, connect, greet, EHLO, STARTTLS, EHLO again, AUTH."""
         smtp_settings = self.settings.smtp
-        if smtp_settings.username and not self._secret:
+        if smtp_settings.auth is AuthMethod.OAUTH2:
+            # Before connecting: a missing sign-in fails without touching the server.
+            self._token = await self._fetch_token(refresh=False)
+        elif smtp_settings.username and not self._secret:
             raise SendFailure(
                 FailureClass.PASSWORD_MISSING,
                 Step.AUTH,
@@ -534,6 +544,9 @@ class SmtpTransport(Transport):
                 detail=detail,
             )
         offered = smtp.server_auth_methods
+        if self.settings.smtp.auth is AuthMethod.OAUTH2:
+            await self._auth_xoauth2(smtp, username)
+            return
         mechanism = next((m for m in _AUTH_PREFERENCE if m in offered), None)
         if mechanism is None:
             raise SendFailure(
@@ -580,6 +593,105 @@ class SmtpTransport(Transport):
                 response = await self._command(Step.AUTH, REDACTED, answer)
         if response.code != 235:
             raise self._reply_failure(response, Step.AUTH)
+
+    async def _fetch_token(self, *, refresh: bool) -> str:
+        """An access token from the token source, added to the redactor at once."""
+        source = self._token_source
+        if source is None:
+            raise SendFailure(
+                FailureClass.OAUTH_SIGN_IN,
+                Step.AUTH,
+                "No OAuth2 sign-in is available for this login",
+                detail="smtp.auth is oauth2 but no token source was given; sign in: "
+                "smtpdesk oauth login",
+            )
+        try:
+            token = await (source.refresh() if refresh else source())
+        except (SendFailure, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            raise SendFailure(
+                FailureClass.OAUTH_SIGN_IN,
+                Step.AUTH,
+                "No OAuth2 access token could be obtained",
+                detail=self._redact(str(exc) or type(exc).__name__),
+            ) from None
+        if not isinstance(token, str) or not token:
+            raise SendFailure(
+                FailureClass.OAUTH_SIGN_IN,
+                Step.AUTH,
+                "No OAuth2 access token could be obtained",
+                detail="the token source gave an empty token",
+            )
+        self._redact.add(token)
+        self._emit(
+            Step.AUTH,
+            Direction.INFO,
+            "OAuth2: a new access token was issued"
+            if refresh
+            else f"OAuth2: an access token for {self.settings.smtp.username} is ready",
+        )
+        return token
+
+    async def _auth_xoauth2(self, smtp: aiosmtplib.SMTP, username: str) -> None:
+        """AUTH XOAUTH2; on a 535 one refresh and one more try on the same connection."""
+        offered = smtp.server_auth_methods
+        if "xoauth2" not in offered:
+            raise SendFailure(
+                FailureClass.AUTH_NO_COMMON_MECHANISM,
+                Step.AUTH,
+                "The server does not offer XOAUTH2 (OAuth2)",
+                detail=f"the server offers {' '.join(offered).upper() or 'nothing'}; OAuth2 "
+                "sign-in needs XOAUTH2 (Office 365: smtp.office365.com port 587, STARTTLS); "
+                "or choose password authentication",
+            )
+        self._emit(
+            Step.AUTH,
+            Direction.INFO,
+            f"mechanisms offered: {' '.join(offered).upper()}; using XOAUTH2"
+            + ("" if self._encrypted else " WITHOUT encryption (security none)"),
+        )
+        token = self._token or await self._fetch_token(refresh=False)
+        refreshed = False
+        while True:
+            blob = aiosmtplib.auth.auth_xoauth2_encode(username, token)
+            response = await self._command(
+                Step.AUTH, f"AUTH XOAUTH2 {REDACTED}", b"AUTH", b"XOAUTH2", blob
+            )
+            if response.code == 334:
+                # The error challenge (base64 JSON): shown decoded, answered empty.
+                self._describe_xoauth2_error(response.message)
+                response = await self._command(Step.AUTH, "(empty line)", b"")
+            if response.code == 235:
+                self._token = token
+                return
+            if response.code != 535 or refreshed:
+                break
+            refreshed = True
+            self._emit(
+                Step.AUTH,
+                Direction.INFO,
+                "the access token was refused: getting a new one and trying once more",
+            )
+            token = self._token = await self._fetch_token(refresh=True)
+        failure = self._reply_failure(response, Step.AUTH)
+        if response.code == 535:
+            failure = dataclasses.replace(
+                failure,
+                detail=(f"{failure.detail}; " if failure.detail else "")
+                + "the access token was refused"
+                + (" even after a refresh" if refreshed else "")
+                + ": sign in again: smtpdesk oauth login",
+            )
+        raise failure
+
+    def _describe_xoauth2_error(self, challenge: str) -> None:
+        try:
+            text = base64.b64decode(challenge.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            return
+        if text.isprintable():
+            self._emit(Step.AUTH, Direction.INFO, f"the server's XOAUTH2 error: {text[:300]}")
 
     # --- send ------------------------------------------------------------------------
 
@@ -730,8 +842,11 @@ class SmtpTransport(Transport):
     async def _after_failure(self, failure: SendFailure) -> None:
         """Keep the session usable after a refused transaction, else drop it."""
         code = failure.reply_code
-        if code is None or code == 421 or not 200 <= code <= 599:
-            self.abort()  # timeout, disconnect or "closing": the session is gone
+        if code is None or code == 421 or not 400 <= code <= 599:
+            # Timeout, disconnect, "closing", or a reply out of step (a 2xx/3xx
+            # where a refusal or another code belonged): the session is gone
+            # or in an unknown state, and RSET would be read against it.
+            self.abort()
             return
         try:
             response = await self._command(Step.MAIL, "RSET", b"RSET")
