@@ -1,0 +1,1 @@
+"""Adversarial tests: hostile SMTP servers, hostile HTTP relays, hostile password commands."""
