@@ -590,7 +590,9 @@ async def test_sandbox_command_serves_until_ctrl_c(tmp_path: Path) -> None:
     snippet = "\n".join(line[2:] for line in lines[start + 1 : -1])
     config = tmp_path / "pasted.toml"
     config.write_text(snippet + "\n")
-    run = await smtpdesk("--config", str(config), "test", env=cli_env(SMTPDESK_PASSWORD="sandbox-pass"))
+    run = await smtpdesk(
+        "--config", str(config), "test", env=cli_env(SMTPDESK_PASSWORD="sandbox-pass")
+    )
     assert run.code == 0, run.out + run.err
     captured = (await asyncio.wait_for(process.stdout.readline(), 10)).decode()
     assert captured.startswith("captured ")
@@ -643,6 +645,10 @@ async def test_help_everywhere() -> None:
         ["password", "set"],
         ["password", "clear"],
         ["sandbox"],
+        ["documents"],
+        ["documents", "list"],
+        ["documents", "render"],
+        ["log"],
     ]
     runs = await asyncio.gather(*(smtpdesk(*args, "--help") for args in commands))
     for args, run in zip(commands, runs, strict=True):
@@ -652,7 +658,15 @@ async def test_help_everywhere() -> None:
     assert version.code == 0 and version.out.startswith("smtpdesk ")
 
 
-@pytest.mark.parametrize("args", [["-c", "import tui.cli"], ["-m", "tui", "--help"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-c", "import tui.cli"],
+        ["-m", "tui", "--help"],
+        ["-m", "tui", "documents", "list"],  # the PDF renderer only for render and send
+        ["-m", "tui", "log"],
+    ],
+)
 def test_cli_imports_no_textual_nor_heavy_libraries(args: list[str]) -> None:
     """-X importtime lists every module imported, whatever the code path."""
     import subprocess
