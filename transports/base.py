@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 from transports.events import Clock, EventSink
 from transports.message import Outgoing
@@ -44,6 +44,24 @@ class SendResult:
             "refused": dict(self.refused),
             "elapsed_ms": round(self.elapsed_ms, 1),
         }
+
+
+class TokenSource(Protocol):
+    """Where an OAuth2 access token comes from, for SASL XOAUTH2.
+
+    ``tui.oauth.TokenGenerator`` (wrapped by ``tui.oauth_smtp.SmtpTokenSource``)
+    is one; transports never import the service. A failure should be raised
+    as a ``SendFailure`` at the AUTH step; any other exception is turned into
+    one by the transport.
+    """
+
+    async def __call__(self) -> str:
+        """An access token valid for a while yet (refreshed first when it expires soon)."""
+        ...
+
+    async def refresh(self) -> str:
+        """A new access token, even if the current one is still valid (after a 535)."""
+        ...
 
 
 class Transport:

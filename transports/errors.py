@@ -8,7 +8,8 @@ chosen by class and preset (see ``transports.hints``).
     SendFailure
      └─ carries FailureClass: DNS, REFUSED, CONNECT_TIMEOUT, GREETING_TIMEOUT,
         TLS_*, CERT_*, STARTTLS_*, AUTH_*, SENDER_*, RECIPIENT_*, SIZE, TEMPORARY,
-        DISCONNECTED, TIMEOUT, PROTOCOL, HTTP_*, CANCELLED, PASSWORD_MISSING
+        DISCONNECTED, TIMEOUT, PROTOCOL, HTTP_*, CANCELLED, PASSWORD_MISSING,
+        OAUTH_SIGN_IN
 
 The message of a ``SendFailure`` never contains a credential: it is built from
 the server's reply and our own words, never from the arguments of a command.
@@ -74,6 +75,8 @@ class FailureClass(StrEnum):
     PROTOCOL = "protocol"
     """The server said something that is not SMTP/HTTP as we know it."""
     PASSWORD_MISSING = "password_missing"
+    OAUTH_SIGN_IN = "oauth_sign_in"
+    """OAuth2: no usable sign-in (not signed in, revoked or expired, token server down)."""
     HTTP_UNAUTHORIZED = "http_unauthorized"
     HTTP_NOT_FOUND = "http_not_found"
     HTTP_TOO_LARGE = "http_too_large"

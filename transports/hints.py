@@ -11,7 +11,25 @@ import dataclasses
 
 from transports.errors import FailureClass, SendFailure
 from transports.presets import _OFFICE365_FACTS, PRESETS
-from transports.settings import Settings
+from transports.settings import AuthMethod, Settings
+
+OAUTH_LOGIN_COMMAND = "smtpdesk oauth login"
+"""The command that signs in again (the same words as ``tui.oauth.LOGIN_COMMAND``)."""
+
+OAUTH2_AUTH_HINTS = (
+    "The OAuth2 access token was not accepted (535), even a freshly refreshed one: sign "
+    f"in again with '{OAUTH_LOGIN_COMMAND}' (the sign-in may have been revoked).",
+    "Check that the app registration has the delegated permission SMTP.Send (Office 365 "
+    "Exchange Online) with consent, that the username is the mailbox that signed in, "
+    "and that SMTP AUTH is enabled for the mailbox.",
+)
+"""Replace the password hints of the AUTH classes when ``smtp.auth`` is ``oauth2``."""
+
+_OAUTH2_REPLACES = {
+    FailureClass.AUTH_FAILED,
+    FailureClass.APP_PASSWORD_REQUIRED,
+    FailureClass.BASIC_AUTH_DISABLED,
+}
 
 ALWAYS_LAST = (
     "Try the same settings in another mail client (for example Thunderbird) to tell "
@@ -213,6 +231,12 @@ HINTS: dict[FailureClass, tuple[str, ...]] = {
         "set', set SMTPDESK_PASSWORD, or configure password_command.",
         "Leave the username empty if this server needs no login.",
     ),
+    FailureClass.OAUTH_SIGN_IN: (
+        f"OAuth2 needs a sign-in on this machine: run '{OAUTH_LOGIN_COMMAND}' (or "
+        "'Sign in' in the settings form) and open the page it shows on any device.",
+        "When the sign-in server could not be reached, check this machine's network and "
+        "proxy; the sign-in itself stays valid.",
+    ),
     FailureClass.HTTP_UNAUTHORIZED: (
         "The relay refused the key (401/403): check the key in the Password field, and "
         "that it is allowed to send for this address.",
@@ -300,5 +324,11 @@ def hints_for(failure_class: FailureClass, preset: str) -> tuple[str, ...]:
 
 
 def with_hints(failure: SendFailure, settings: Settings) -> SendFailure:
-    """The failure with the hints for its class and the settings' preset."""
+    """The failure with the hints for its class and the settings' preset.
+
+    With OAuth2 (``smtp.auth = "oauth2"``) a refused login gets the OAuth2
+    hints (sign in again) instead of the password ones.
+    """
+    if settings.smtp.auth is AuthMethod.OAUTH2 and failure.failure_class in _OAUTH2_REPLACES:
+        return dataclasses.replace(failure, hints=(*OAUTH2_AUTH_HINTS, ALWAYS_LAST))
     return dataclasses.replace(failure, hints=hints_for(failure.failure_class, settings.preset))

@@ -13,7 +13,7 @@ import platform
 from dataclasses import dataclass
 from typing import Any
 
-from transports.base import SendResult, Transport
+from transports.base import SendResult, TokenSource, Transport
 from transports.errors import FailureClass, SendFailure
 from transports.events import Clock, Direction, EventSink, Step, TranscriptEvent
 from transports.hints import with_hints
@@ -22,16 +22,25 @@ from transports.settings import Protocol, Settings
 
 
 def open_transport(
-    settings: Settings, secret: str | None, on_event: EventSink, *, clock: Clock | None = None
+    settings: Settings,
+    secret: str | None,
+    on_event: EventSink,
+    *,
+    clock: Clock | None = None,
+    token_source: TokenSource | None = None,
 ) -> Transport:
-    """The transport for the settings' protocol (imported lazily: fast CLI start)."""
+    """The transport for the settings' protocol (imported lazily: fast CLI start).
+
+    ``token_source`` gives the OAuth2 access tokens when ``smtp.auth`` is
+    ``oauth2`` (SMTP only).
+    """
     if settings.protocol is Protocol.HTTP:
         from transports.http_relay import HttpTransport
 
         return HttpTransport(settings, secret, on_event, clock=clock)
     from transports.smtp import SmtpTransport
 
-    return SmtpTransport(settings, secret, on_event, clock=clock)
+    return SmtpTransport(settings, secret, on_event, clock=clock, token_source=token_source)
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,8 @@ def settings_summary(settings: Settings) -> str:
             + (f" (trusting {smtp.ca_file})" if smtp.ca_file else ""),
             f"Username: {smtp.username or '(none: no AUTH)'}",
         ]
+        if smtp.auth.value == "oauth2":
+            lines.append("Authentication: OAuth2 (XOAUTH2 access token)")
     else:
         lines.append(f"Relay URL: {settings.http.url}")
     lines += [
@@ -102,11 +113,15 @@ async def run_test(
     to: str | None = None,
     probe: bool = False,
     clock: Clock | None = None,
+    token_source: TokenSource | None = None,
 ) -> TestOutcome:
-    """Run the test send (or, with ``probe``, connect + TLS + AUTH only)."""
+    """Run the test send (or, with ``probe``, connect + TLS + AUTH only).
+
+    ``token_source``: the OAuth2 access tokens when ``smtp.auth`` is ``oauth2``.
+    """
     clock = clock or Clock()
     outgoing = None if probe else build_test_message(settings, to)
-    transport = open_transport(settings, secret, on_event, clock=clock)
+    transport = open_transport(settings, secret, on_event, clock=clock, token_source=token_source)
     try:
         async with transport:
             result = await transport.send(outgoing) if outgoing else None

@@ -48,7 +48,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import make_msgid
 
-from transports.base import SendResult, Transport
+from transports.base import SendResult, TokenSource, Transport
 from transports.errors import FailureClass, SendFailure
 from transports.events import EventSink, Step, discard
 from transports.hints import with_hints
@@ -467,6 +467,19 @@ class _Run:
         self.progress(changed)
 
 
+def _factory(factory: TransportFactory, token_source: TokenSource | None) -> TransportFactory:
+    """The default factory with the OAuth2 token source bound in."""
+    if token_source is None:
+        return factory
+    if factory is not open_transport:
+        raise ValueError("token_source only works with the default transport factory")
+
+    def with_tokens(settings: Settings, secret: str | None, on_event: EventSink) -> Transport:
+        return open_transport(settings, secret, on_event, token_source=token_source)
+
+    return with_tokens
+
+
 def _check_unique(jobs: Sequence[BatchJob]) -> dict[str, BatchJob]:
     by_id: dict[str, BatchJob] = {}
     for job in jobs:
@@ -490,6 +503,7 @@ async def send_batch(
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     cancel: asyncio.Event | None = None,
     transport_factory: TransportFactory = open_transport,
+    token_source: TokenSource | None = None,
 ) -> BatchReport:
     """Send the jobs over one connection, recording each in the log.
 
@@ -506,6 +520,8 @@ async def send_batch(
         sleep: the sleep function (tests pass one that does not wait).
         cancel: set it to stop after the current message.
         transport_factory: makes the transport (tests may pass their own).
+        token_source: the OAuth2 access tokens when ``smtp.auth`` is ``oauth2``
+            (``tui.oauth_smtp.token_source``); only with the default factory.
 
     Returns:
         One result per job, in order. Never raises for a failed send; raises
@@ -554,7 +570,7 @@ async def send_batch(
             backoff=backoff,
             sleep=sleep,
             cancel=cancel,
-            transport_factory=transport_factory,
+            transport_factory=_factory(transport_factory, token_source),
         )
         return await run.run([i for i in entry_ids if i in queued])
 
@@ -575,6 +591,7 @@ async def resume_batch(
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     cancel: asyncio.Event | None = None,
     transport_factory: TransportFactory = open_transport,
+    token_source: TokenSource | None = None,
 ) -> BatchReport:
     """Finish an interrupted batch: send what was not sent, never what was.
 
@@ -620,7 +637,7 @@ async def resume_batch(
             backoff=backoff,
             sleep=sleep,
             cancel=cancel,
-            transport_factory=transport_factory,
+            transport_factory=_factory(transport_factory, token_source),
         )
         queued = log.entries(batch_id=batch_id, state=EntryState.QUEUED)
         sendable = [e.id for e in queued if e.job_id in by_id or log.message(e.id) is not None]

@@ -56,6 +56,7 @@ WORDS: dict[FailureClass, str] = {
     FailureClass.HTTP_CLIENT_ERROR: "4xx",
     FailureClass.HTTP_REDIRECT: "redirect",
     FailureClass.HTTP_BAD_RESPONSE: "contract",
+    FailureClass.OAUTH_SIGN_IN: "smtpdesk oauth login",
     FailureClass.CANCELLED: "cancelled",
     FailureClass.UNEXPECTED: "report",
 }
