@@ -11,6 +11,7 @@
     smtpdesk log [--json] [--document ID] [--state S] [--limit N]
     smtpdesk show [--json]
     smtpdesk password set [--stdin] | clear
+    smtpdesk oauth login | status [--json] | logout
     smtpdesk sandbox [--port N] [--tls-port N] [--http-port N]
 
 Exit codes: 0 success, 1 a send or test failed (the hints are printed),
@@ -50,9 +51,11 @@ from typing import TYPE_CHECKING, Any, TextIO
 from tui.terminal import neutralise
 
 if TYPE_CHECKING:
+    from transports.base import TokenSource
     from transports.errors import SendFailure
     from transports.events import TranscriptEvent
     from transports.settings import Settings
+    from tui.oauth import OAuthService
     from tui.sandbox import Sandbox
 
 EXIT_OK = 0
@@ -86,6 +89,7 @@ class Context:
     args: argparse.Namespace
     out: TextIO = field(default_factory=lambda: sys.stdout)
     err: TextIO = field(default_factory=lambda: sys.stderr)
+    _oauth: OAuthService | None = field(default=None, init=False, repr=False)
 
     @property
     def json(self) -> bool:
@@ -129,11 +133,36 @@ class Context:
             )
         return settings
 
+    def oauth_service(self) -> OAuthService:
+        """The process's one OAuth2 service (it holds the access tokens in memory).
+
+        It trusts the system CAs; ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` replace them
+        (httpx's ``trust_env``), as do ``HTTPS_PROXY`` and friends.
+        """
+        if self._oauth is None:
+            from tui.oauth import OAuthService
+
+            self._oauth = OAuthService()
+        return self._oauth
+
+    def token_source(self, settings: Settings) -> TokenSource | None:
+        """The OAuth2 token source when the settings log in with XOAUTH2, else None."""
+        if not _uses_oauth(settings):
+            return None
+        from tui.oauth_smtp import token_source
+
+        return token_source(settings, self.oauth_service())
+
     def secret(self, settings: Settings) -> str | None:
-        """The password from env, command or keyring; ``CliError`` when a source fails."""
+        """The password from env, command or keyring; ``CliError`` when a source fails.
+
+        None without a lookup when the settings log in with OAuth2.
+        """
         from transports.settings import Protocol
         from tui.secrets import KeyringUnavailable, SecretsError, get_password
 
+        if _uses_oauth(settings):
+            return None
         try:
             return get_password(settings)
         except KeyringUnavailable as exc:
@@ -145,6 +174,11 @@ class Context:
             raise CliError(str(exc)) from None
         except SecretsError as exc:
             raise CliError(str(exc)) from None
+
+
+def _uses_oauth(settings: Settings) -> bool:
+    """SMTP with ``auth = "oauth2"`` (checked without importing the OAuth2 service)."""
+    return settings.protocol.value == "smtp" and settings.smtp.auth.value == "oauth2"
 
 
 # -- output helpers -------------------------------------------------------------
@@ -353,7 +387,12 @@ async def _test(ctx: Context, settings: Settings, secret: str | None, to: str | 
         )
         ctx.line(f"{'probing' if ctx.args.probe else 'testing'} {where}")
     outcome = await run_test(
-        settings, secret, on_event=_event_printer(ctx), to=to, probe=ctx.args.probe
+        settings,
+        secret,
+        on_event=_event_printer(ctx),
+        to=to,
+        probe=ctx.args.probe,
+        token_source=ctx.token_source(settings),
     )
     if ctx.json:
         ctx.record(outcome.to_dict())
@@ -679,7 +718,9 @@ async def _send_jobs(ctx: Context, settings: Settings, secret: str | None, jobs:
         ctx.line(f"sending {count} document{'s' if count != 1 else ''} over one connection")
 
     async def run(**kwargs: Any) -> Any:
-        return await send_batch(settings, secret, jobs, **kwargs)
+        return await send_batch(
+            settings, secret, jobs, token_source=ctx.token_source(settings), **kwargs
+        )
 
     report = await _run_batch(ctx, run, progress=not plain)
     if plain:
@@ -800,7 +841,12 @@ async def _resume(ctx: Context, settings: Settings, secret: str | None) -> int:
 
     async def run(**kwargs: Any) -> Any:
         return await resume_batch(
-            wanted, settings, secret, resend_unknown=ctx.args.resend_unknown, **kwargs
+            wanted,
+            settings,
+            secret,
+            resend_unknown=ctx.args.resend_unknown,
+            token_source=ctx.token_source(settings),
+            **kwargs,
         )
 
     return _batch_result(ctx, await _run_batch(ctx, run))
@@ -1216,7 +1262,8 @@ def _show(ctx: Context, settings: Settings, path: Path, *, exists: bool, demo: b
     from tui.secrets import password_source
     from tui.store import dump_settings
 
-    source = password_source(settings) if not demo else None
+    oauth = ctx.oauth_service().status(settings) if _uses_oauth(settings) and not demo else None
+    source = password_source(settings) if not demo and oauth is None else None
     verified = _verified_state(settings) if exists else None
     documents, documents_from = _documents_origin(ctx, settings)
     config_from = "demo" if demo else _config_origin(ctx)
@@ -1233,8 +1280,11 @@ def _show(ctx: Context, settings: Settings, path: Path, *, exists: bool, demo: b
                 "password": (
                     {"kind": source.kind, "description": source.description}
                     if source
+                    else {"kind": "oauth2", "description": "not used: OAuth2 (XOAUTH2)"}
+                    if oauth
                     else {"kind": "demo", "description": "the sandbox's demo password"}
                 ),
+                "oauth": _oauth_status_dict(oauth) if oauth else None,
                 "verified": verified or {"state": "never", "text": "never tested", "when": None},
             }
         )
@@ -1243,7 +1293,9 @@ def _show(ctx: Context, settings: Settings, path: Path, *, exists: bool, demo: b
     if not exists:
         ctx.line("# (no settings file yet: these are the defaults; edit and save it there)")
     ctx.line(f"# documents folder: {documents} (from {documents_from})")
-    if source is not None:
+    if oauth is not None:
+        ctx.line(f"# authentication: OAuth2 (XOAUTH2) for {oauth.account}: {oauth.description}")
+    elif source is not None:
         where = "from " if source.kind != "none" else ""
         ctx.line(f"# password: {where}{source.description}")
     else:
@@ -1253,6 +1305,161 @@ def _show(ctx: Context, settings: Settings, path: Path, *, exists: bool, demo: b
     body = dump_settings(settings).split("\n\n", 1)[1]
     for text in body.rstrip("\n").splitlines():
         ctx.line(text)
+    return EXIT_OK
+
+
+# -- oauth --------------------------------------------------------------------------
+
+
+@command
+def _add_oauth(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "oauth",
+        help="OAuth2 sign-in for SMTP (Office 365): login, status, logout",
+        description='With smtp.auth = "oauth2", smtpdesk logs in with SASL XOAUTH2 and an '
+        "access token instead of a password. `login` signs in with a short code on any "
+        "device (a phone will do: nothing needs a browser on this machine); the sign-in "
+        "is kept in the system keyring (or comes from SMTPDESK_OAUTH_REFRESH_TOKEN).",
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    login = actions.add_parser(
+        "login",
+        help="sign in: open the page shown on any device and enter the code",
+        description="Ask the sign-in server for a code, print the page to open and the "
+        "code, then wait until the sign-in is done (Ctrl+C cancels; nothing is stored "
+        "then). Exit 0 signed in, 1 the sign-in failed, 2 OAuth2 is not set up.",
+    )
+    login.set_defaults(handler=run_oauth_login)
+    status = actions.add_parser(
+        "status",
+        help="whether this machine is signed in (never shows a token)",
+        description="Print the account, where the sign-in is kept and when it was made. "
+        "Exit 0 when signed in, 1 when not.",
+    )
+    status.add_argument("--json", action="store_true", help="one JSON object")
+    status.set_defaults(handler=run_oauth_status)
+    logout = actions.add_parser(
+        "logout",
+        help="forget the sign-in stored on this machine",
+        description="Remove the sign-in from the keyring. This is local: to revoke it at "
+        "Microsoft, use 'Sign out everywhere' in the account's security settings.",
+    )
+    logout.set_defaults(handler=run_oauth_logout)
+
+
+def _settings_for_oauth(ctx: Context) -> Settings:
+    if ctx.demo:
+        raise CliError("oauth: not used with --demo (the sandbox logs in with a password)")
+    from transports.settings import AuthMethod, Protocol
+
+    settings = ctx.load_settings(required=True)
+    if settings.protocol is not Protocol.SMTP or settings.smtp.auth is not AuthMethod.OAUTH2:
+        raise CliError(
+            f'{ctx.config_path()}: smtp.auth is not "oauth2": set auth = "oauth2" in [smtp] '
+            "and fill in the [oauth] section (client_id, tenant) first; the README has the "
+            "steps for Office 365"
+        )
+    return settings
+
+
+def _minutes(seconds: float) -> str:
+    minutes = max(1, round(seconds / 60))
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+def run_oauth_login(ctx: Context) -> int:
+    """``smtpdesk oauth login``: the device code flow, printed for a human over SSH."""
+    settings = _settings_for_oauth(ctx)
+    return _run_async(ctx, _oauth_login(ctx, settings))
+
+
+async def _oauth_login(ctx: Context, settings: Settings) -> int:
+    from tui.oauth import OAuthError, OAuthFailure, PollUpdate
+
+    service = ctx.oauth_service()
+
+    def on_update(update: PollUpdate) -> None:
+        if update.state == "slow_down":
+            ctx.line(f"(the server asked to wait longer: checking every {update.interval} s)")
+        elif update.state == "retrying":
+            ctx.line("(the sign-in server did not answer; trying again)")
+
+    try:
+        code = await service.start_device_flow(settings)
+        ctx.line(f"Signing in {settings.smtp.username} with OAuth2.")
+        ctx.line()
+        ctx.line("On any device (a phone will do), open:")
+        ctx.line()
+        ctx.line(f"    {code.verification_uri}")
+        ctx.line()
+        ctx.line("and enter the code:")
+        ctx.line()
+        ctx.line(f"    {code.user_code}")
+        ctx.line()
+        if code.verification_uri_complete:
+            ctx.line(f"(or open {code.verification_uri_complete}, with the code filled in)")
+        ctx.line(code.message)
+        ctx.line(
+            f"The code is valid for {_minutes(code.expires_in)}. Waiting for the sign-in "
+            "(Ctrl+C cancels)..."
+        )
+        status = await service.poll(settings, code, on_update=on_update)
+    except OAuthError as exc:
+        ctx.warn(str(exc))
+        return EXIT_USAGE if exc.kind is OAuthFailure.NOT_CONFIGURED else EXIT_FAILED
+    ctx.line()
+    ctx.line("OK: signed in")
+    for text in status.lines():
+        ctx.line(text)
+    ctx.line("next: smtpdesk test")
+    return EXIT_OK
+
+
+def _oauth_status_dict(status: Any) -> dict[str, Any]:
+    return {
+        "account": status.account,
+        "signed_in": status.signed_in,
+        "source": status.source,
+        "description": status.description,
+        "client_id": status.client_id,
+        "scope": status.scope,
+        "signed_in_at": status.signed_in_at,
+        "refreshed_at": status.refreshed_at,
+    }
+
+
+def run_oauth_status(ctx: Context) -> int:
+    """``smtpdesk oauth status``: exit 0 signed in, 1 not."""
+    settings = _settings_for_oauth(ctx)
+    status = ctx.oauth_service().status(settings)
+    if ctx.json:
+        ctx.record({"type": "oauth_status", **_oauth_status_dict(status)})
+    else:
+        for text in status.lines():
+            ctx.line(text)
+    return EXIT_OK if status.signed_in else EXIT_FAILED
+
+
+def run_oauth_logout(ctx: Context) -> int:
+    """``smtpdesk oauth logout``: forget the stored sign-in."""
+    from tui.oauth import REFRESH_TOKEN_ENV, OAuthError
+
+    settings = _settings_for_oauth(ctx)
+    try:
+        removed = ctx.oauth_service().logout(settings)
+    except OAuthError as exc:
+        ctx.warn(str(exc))
+        return EXIT_FAILED
+    account = settings.smtp.username
+    if removed:
+        ctx.line(f"signed out: the sign-in of {account} was removed from the keyring")
+    else:
+        ctx.line(f"nothing to remove: no sign-in of {account} is stored on this machine")
+    if os.environ.get(REFRESH_TOKEN_ENV):
+        ctx.line(
+            f"note: {REFRESH_TOKEN_ENV} is still set in the environment, and it wins: "
+            "unset it to sign out completely"
+        )
     return EXIT_OK
 
 
@@ -1291,6 +1498,11 @@ def _settings_for_password(ctx: Context) -> Settings:
     from tui.secrets import needs_password
 
     settings = ctx.load_settings(required=True)
+    if _uses_oauth(settings):
+        raise CliError(
+            f'{ctx.config_path()}: smtp.auth is "oauth2": there is no password to store; '
+            "sign in with: smtpdesk oauth login"
+        )
     if not needs_password(settings):
         raise CliError(
             f"{ctx.config_path()}: smtp.username is empty, so there is no AUTH and no "
