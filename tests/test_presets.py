@@ -166,3 +166,27 @@ def test_custom_never_matches_by_itself() -> None:
 
 def test_unknown_current_preset_is_ignored() -> None:
     assert preset_for("smtp.gmail.com", 587, Security.STARTTLS, current="nope") == "gmail"
+
+
+def test_office365_guidance_gives_the_oauth2_steps() -> None:
+    guidance = " ".join(PRESETS["office365"].guidance.split())
+    steps = [
+        "App registrations → New registration",
+        "'Allow public client flows' = Yes",
+        "APIs my organization uses",
+        "'Office 365 Exchange Online' → Delegated permissions → SMTP.Send",
+        "admin consent",
+        "Application (client) ID",
+        "Manage email apps → Authenticated SMTP",
+        "Set-CASMailbox -Identity <mailbox> -SmtpClientAuthenticationDisabled $false",
+        "smtpdesk oauth login",
+    ]
+    positions = [guidance.find(step) for step in steps]
+    assert -1 not in positions, [s for s, p in zip(steps, positions, strict=True) if p < 0]
+    assert positions == sorted(positions)  # in the order they are done
+
+
+def test_gmail_guidance_says_gmail_stays_on_app_passwords() -> None:
+    guidance = " ".join(PRESETS["gmail"].guidance.split())
+    assert "device sign-in" in guidance and "does not grant mail scopes" in guidance
+    assert "Gmail stays on app passwords" in guidance

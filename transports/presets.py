@@ -83,7 +83,10 @@ PRESETS: dict[str, Preset] = {
                 "TLS also works). Username: the full Gmail or Workspace address.\n"
                 "Replies '534-5.7.9 Application-specific password required' and "
                 "'535-5.7.8 Username and Password not accepted' mean the app "
-                "password is missing or wrong."
+                "password is missing or wrong.\n"
+                "OAuth2 is not an option for Gmail here: Google's device sign-in (the "
+                "code-on-another-device flow smtpdesk uses over SSH) does not grant mail "
+                "scopes, so Gmail stays on app passwords."
             ),
         ),
         Preset(
@@ -116,10 +119,24 @@ PRESETS: dict[str, Preset] = {
             strict_tls=True,
             guidance=(
                 "Microsoft 365 / Exchange Online: smtp.office365.com, port 587, STARTTLS.\n"
-                "SMTP AUTH must be enabled for the mailbox (Microsoft 365 admin "
-                "center → Users → the user → Mail → Manage email apps → "
-                "Authenticated SMTP). '535 5.7.139 ... SmtpClientAuthentication is "
-                "disabled for the Tenant' means it is off.\n"
+                "Sign in with OAuth2 (Authentication: OAuth2), once per machine:\n"
+                "1. Register a public-client app in Entra ID (entra.microsoft.com): "
+                "App registrations → New registration (any name, e.g. smtpdesk; no "
+                "redirect URI).\n"
+                "2. Authentication → 'Allow public client flows' = Yes → Save.\n"
+                "3. API permissions → Add a permission → APIs my organization uses → "
+                "'Office 365 Exchange Online' → Delegated permissions → SMTP.Send → Add; "
+                "grant admin consent if your tenant requires it.\n"
+                "4. Enter the app's Application (client) ID as Client ID and the "
+                "Directory (tenant) ID or domain as Tenant ('organizations' also works).\n"
+                "5. Enable SMTP AUTH on the mailbox: Microsoft 365 admin center → Users → "
+                "the user → Mail → Manage email apps → Authenticated SMTP; or "
+                "Set-CASMailbox -Identity <mailbox> -SmtpClientAuthenticationDisabled "
+                "$false. '535 5.7.139 ... SmtpClientAuthentication is disabled for the "
+                "Tenant' means it is off.\n"
+                "6. Sign in: the 'Sign in' button, or `smtpdesk oauth login` over SSH: "
+                "open the page it shows on any device (a phone will do) and enter the "
+                "code.\n"
                 "The From address must be one this mailbox may send as "
                 "('554 5.2.252 SendAsDenied' otherwise).\n\n" + _OFFICE365_FACTS
             ),
@@ -137,7 +154,10 @@ PRESETS: dict[str, Preset] = {
                 "port 587, STARTTLS.\n"
                 "Microsoft removed basic authentication for personal accounts in "
                 "September 2024: a username and password (even an app password) "
-                "are refused. Only OAuth2 (XOAUTH2) works for these accounts."
+                "are refused. Only OAuth2 (XOAUTH2) works for these accounts: choose "
+                "Authentication: OAuth2 with an app registration that allows personal "
+                "Microsoft accounts and Tenant 'consumers', then sign in (the Office 365 "
+                "preset's guidance has the registration steps)."
             ),
         ),
         Preset(
