@@ -16,7 +16,28 @@ for _name in ("local", "localhost", "test"):
     if _name in email_validator.SPECIAL_USE_DOMAIN_NAMES:
         email_validator.SPECIAL_USE_DOMAIN_NAMES.remove(_name)
 
-_CONTROL = {chr(c) for c in range(0x20)} | {"\x7f"}
+_CONTROL = {chr(c) for c in range(0x20)} | {"\x7f"} | {chr(c) for c in range(0x80, 0xA0)}
+"""C0, DEL and C1 controls. C1 includes U+0085 (NEL), which the ``email`` package
+treats as a line break, and U+009B (CSI), which some terminals obey."""
+_SEPARATORS = {"\u2028", "\u2029"}
+"""LINE and PARAGRAPH SEPARATOR: ``str.splitlines`` (and so the ``email`` package's
+header folding) breaks lines on them, so in a header they are line breaks."""
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+"""Bidirectional embeddings, overrides and isolates. In a display name, subject or
+file name they reorder what the reader sees ("invoice\u202egpj.exe" shows as
+"invoiceexe.jpg"), so a sender could be spoofed: they are refused there."""
+SHOWN_CHARACTERS = 60
+"""How much of a rejected value an error message repeats."""
+
+
+def shorten(value: str, limit: int = SHOWN_CHARACTERS) -> str:
+    """``repr(value)``, cut to about ``limit`` characters, for error messages.
+
+    A pasted 10,000-character value must not turn one error line into a page.
+    """
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}... ({len(value)} characters)"
 
 
 class AddressError(ValueError):
@@ -33,11 +54,31 @@ def check_no_line_breaks(value: str) -> str:
 
 
 def check_header_text(value: str) -> str:
-    """A header value such as a subject or display name: no control characters."""
+    """A header value such as a subject or display name.
+
+    No line breaks of any kind (CR, LF, NEL, U+2028, U+2029), no control
+    characters and no bidirectional controls (which can disguise a sender's
+    name or a file name).
+    """
     check_no_line_breaks(value)
+    breaks = sorted({f"U+{ord(c):04X}" for c in value if c in _SEPARATORS or c == "\x85"})
+    if breaks:
+        raise ValueError(f"must not contain a line break ({', '.join(breaks)})")
     bad = sorted({f"U+{ord(c):04X}" for c in value if c in _CONTROL and c != "\t"})
     if bad:
         raise ValueError(f"must not contain control characters ({', '.join(bad)})")
+    check_no_bidi_controls(value)
+    return value
+
+
+def check_no_bidi_controls(value: str) -> str:
+    """Reject bidirectional embeddings, overrides and isolates (U+202A–E, U+2066–9)."""
+    bidi = sorted({f"U+{ord(c):04X}" for c in value if c in BIDI_CONTROLS})
+    if bidi:
+        raise ValueError(
+            f"must not contain bidirectional control characters ({', '.join(bidi)}): "
+            "they change the order in which the text is shown"
+        )
     return value
 
 
@@ -56,7 +97,7 @@ def normalize_address(value: str) -> str:
             allow_smtputf8=True,
         )
     except email_validator.EmailNotValidError as exc:
-        raise AddressError(f"{value!r} is not a valid email address: {exc}") from None
+        raise AddressError(f"{shorten(value)} is not a valid email address: {exc}") from None
     return str(result.normalized)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
+import unicodedata
 from enum import StrEnum
 from typing import Any, ClassVar, Self
 from urllib.parse import urlsplit
@@ -20,7 +21,12 @@ from urllib.parse import urlsplit
 import idna
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from transports.addresses import check_header_text, check_no_line_breaks, normalize_address
+from transports.addresses import (
+    check_header_text,
+    check_no_line_breaks,
+    normalize_address,
+    shorten,
+)
 
 
 class Protocol(StrEnum):
@@ -117,6 +123,15 @@ def check_host(value: str) -> str:
         return value
     if value != value.strip() or any(c.isspace() for c in value):
         raise ValueError("must not contain spaces")
+    invisible = sorted(
+        {f"U+{ord(c):04X}" for c in value if unicodedata.category(c) in {"Cc", "Cf", "Co", "Cn"}}
+    )
+    if invisible:
+        # IDNA silently drops some of these (U+200B, U+00AD): what was typed would
+        # not be what is connected to, and what is shown would hide a character.
+        raise ValueError(f"must not contain invisible or control characters ({invisible[0]})")
+    if len(value) > 253 + 2:
+        raise ValueError(f"is longer than 253 characters ({len(value)})")
     if "://" in value:
         raise ValueError("is a host name only: leave out the scheme (e.g. smtp.gmail.com)")
     if "/" in value or "@" in value:
@@ -134,18 +149,47 @@ def check_host(value: str) -> str:
     try:
         ascii_name = idna.encode(name, uts46=True).decode("ascii")
     except idna.IDNAError as exc:
-        raise ValueError(f"{value!r} is not a valid host name ({exc})") from None
+        raise ValueError(f"{shorten(value)} is not a valid host name ({exc})") from None
     if len(ascii_name) > 253:
         raise ValueError("is longer than 253 characters")
     labels = ascii_name.lower().split(".")
     for label in labels:
         if not _HOST_LABEL.match(label):
             raise ValueError(
-                f"{value!r} is not a valid host name: use letters, digits, hyphens and dots"
+                f"{shorten(value)} is not a valid host name: use letters, digits, hyphens and dots"
             )
     if labels[-1].isdigit():
         # e.g. 1.2.3.256: not an IP address, and no top-level domain is all digits.
-        raise ValueError(f"{value!r} is neither a valid IP address nor a host name")
+        raise ValueError(f"{shorten(value)} is neither a valid IP address nor a host name")
+    return value
+
+
+MAX_PATH = 4096
+"""Linux's PATH_MAX: a longer path cannot be opened anyway."""
+MAX_USERNAME = 512
+
+
+def check_path(value: str) -> str:
+    """A file or folder path from the settings ("" = not set).
+
+    No line breaks, NUL or other control characters (a path is shown in the
+    terminal and the form), no leading or trailing spaces (a paste error that
+    would name another file), at most ``MAX_PATH`` characters.
+    """
+    check_no_line_breaks(value)
+    if value == "":
+        return value
+    if not value.strip():
+        raise ValueError("is only spaces: leave it empty or give a path")
+    if value != value.strip():
+        raise ValueError("must not start or end with spaces")
+    bad = sorted(
+        {f"U+{ord(c):04X}" for c in value if unicodedata.category(c) in {"Cc", "Zl", "Zp"}}
+    )
+    if bad:
+        raise ValueError(f"must not contain control characters or line breaks ({', '.join(bad)})")
+    if len(value) > MAX_PATH:
+        raise ValueError(f"is longer than {MAX_PATH} characters ({len(value)})")
     return value
 
 
@@ -186,6 +230,14 @@ class SmtpSettings(StrictModel):
     def _check_host(cls, value: str) -> str:
         return check_host(value)
 
+    @field_validator("port", mode="before")
+    @classmethod
+    def _no_boolean_port(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            # Python's True == 1: a boolean would silently become port 1.
+            raise ValueError("must be a number between 1 and 65535, not true/false")
+        return value
+
     @field_validator("port")
     @classmethod
     def _check_port(cls, value: int) -> int:
@@ -199,6 +251,8 @@ class SmtpSettings(StrictModel):
         check_header_text(value)
         if value != value.strip():
             raise ValueError("must not start or end with spaces")
+        if len(value) > MAX_USERNAME:
+            raise ValueError(f"is longer than {MAX_USERNAME} characters ({len(value)})")
         return value
 
     @field_validator("from_address")
@@ -209,7 +263,7 @@ class SmtpSettings(StrictModel):
     @field_validator("ca_file")
     @classmethod
     def _check_ca_file(cls, value: str) -> str:
-        return check_no_line_breaks(value)
+        return check_path(value)
 
     @field_validator("password_command")
     @classmethod
@@ -368,7 +422,7 @@ class DocumentsSettings(StrictModel):
     @field_validator("folder", "fallback_font")
     @classmethod
     def _check_paths(cls, value: str) -> str:
-        return check_no_line_breaks(value)
+        return check_path(value)
 
 
 # Presets whose providers' certificates are always valid: "do not verify" is
@@ -441,7 +495,7 @@ class Settings(StrictModel):
         if value not in PRESETS:
             close = difflib.get_close_matches(value, sorted(PRESETS), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(f"unknown preset {value!r}{hint}; one of: {', '.join(PRESETS)}")
+            raise ValueError(f"unknown preset {shorten(value)}{hint}; one of: {', '.join(PRESETS)}")
         return value
 
     @field_validator("from_name")

@@ -253,8 +253,10 @@ from tui.store import SettingsStore
 store = SettingsStore(Path(sys.argv[1]))
 smtp = {"host": "mail.example.com", "username": "me@example.com"}
 versions = [
-    Settings.model_validate({"timeout": 10, "smtp": {**smtp, "ca_file": "A" * 30000}}),
-    Settings.model_validate({"timeout": 20, "smtp": {**smtp, "ca_file": "B" * 10}}),
+    # A long value makes the write take several blocks (a path would be refused
+    # beyond PATH_MAX; a scope has no such limit).
+    Settings.model_validate({"timeout": 10, "smtp": smtp, "oauth": {"scope": "A" * 30000}}),
+    Settings.model_validate({"timeout": 20, "smtp": smtp, "oauth": {"scope": "B" * 10}}),
 ]
 store.save(versions[0])
 print("ready", flush=True)
@@ -284,8 +286,8 @@ def test_atomic_write_survives_sigkill(tmp_path: Path) -> None:
         child.stdout.close()
         settings = SettingsStore(path).load()  # never half a file
         assert settings.timeout in {10, 20}
-        assert settings.smtp.ca_file in {"A" * 30000, "B" * 10}
-        assert (settings.timeout == 10) == (settings.smtp.ca_file == "A" * 30000)
+        assert settings.oauth.scope in {"A" * 30000, "B" * 10}
+        assert (settings.timeout == 10) == (settings.oauth.scope == "A" * 30000)
         seen.add(settings.timeout)
         backup = SettingsStore(path.with_name("settings.toml.bak"))
         if backup.exists():

@@ -1,0 +1,1 @@
+"""Hardening tests (issue 7, part 2): bad input, faults and load, the secret scan."""
