@@ -125,6 +125,8 @@ class Context:
             settings = store.load()
         except StoreError as exc:
             raise CliError(str(exc)) from None
+        for notice in store.notices:  # e.g. a world-readable file made private: said once
+            self.warn(notice)
         if required and not store.exists():
             raise CliError(
                 f"{store.path}: no settings file yet. Fill in the form with `smtpdesk`, "

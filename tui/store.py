@@ -15,23 +15,42 @@ renames it over the settings file and fsyncs the folder, so a crash leaves
 either the old or the new file, never half of one. The previous version is
 kept as ``settings.toml.bak``. A folder created here is made mode 0700.
 
+Two programs saving at once (two smtpdesk windows, or smtpdesk and a script):
+a save holds an exclusive ``flock`` on ``settings.toml.lock`` beside the file,
+and a store that loaded the file refuses to save over a version it did not
+load ("changed by another program since it was loaded"), so one save wins
+whole and the other is told instead of silently undoing it.
+
+A settings file that other users can read (0644, from an older version or an
+editor) is made 0600 on load, and ``SettingsStore.notices`` says so once.
+
 The password is never part of ``Settings``, so it can never reach this file.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import hashlib
 import json
 import os
 import stat
 import tempfile
+import time
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import tomli_w
 from pydantic import ValidationError
 
 from transports.settings import Settings, field_errors
+
+LOCK_TIMEOUT: Final = 5.0
+"""Seconds a save waits for another program's save to finish."""
+_NOT_LOADED: Final = "not loaded"
 
 HEADER = (
     "# smtpdesk settings (DESIGN.md section 4). Written by smtpdesk; edit freely.\n"
@@ -109,10 +128,15 @@ def parse_settings(text: str, path: Path) -> Settings:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise StoreError(path, f"{path}: not a valid TOML file: {exc}") from None
+    except RecursionError:
+        # tomllib recurses once per nested array or inline table.
+        raise StoreError(path, f"{path}: not a valid TOML file: nested too deeply") from None
     try:
         # JSON + strict: a TOML string is never silently turned into a number or
         # a boolean, while enums still accept their string values.
         return Settings.model_validate_json(json.dumps(data, default=_json_default), strict=True)
+    except RecursionError:
+        raise StoreError(path, f"{path}: the settings are nested too deeply") from None
     except ValidationError as exc:
         problems = _problems(exc)
         lines = [f"{path}: {key}: {message}" for key, message in problems]
@@ -192,9 +216,19 @@ class SettingsStore:
     def __init__(self, path: Path) -> None:
         self.path: Path = Path(path)
         """The settings file."""
+        self.notices: list[str] = []
+        """Things the user should be told once, e.g. that the file was made private."""
+        self._loaded: str | None = _NOT_LOADED
+        """SHA-256 of the bytes last loaded or saved; None: the file was missing."""
 
     def __repr__(self) -> str:
         return f"SettingsStore({str(self.path)!r})"
+
+    @property
+    def lock_path(self) -> Path:
+        """The lock file taken while saving: ``settings.toml.lock`` beside the real file."""
+        target = self.path.resolve() if self.path.is_symlink() else self.path
+        return target.with_name(target.name + ".lock")
 
     @property
     def backup_path(self) -> Path:
@@ -207,16 +241,9 @@ class SettingsStore:
 
     def read_text(self) -> str | None:
         """The file's text, ``None`` when missing; ``StoreError`` when unreadable."""
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
+        raw = self._read_bytes()
+        if raw is None:
             return None
-        except IsADirectoryError:
-            raise StoreError(self.path, f"{self.path}: is a folder, not a settings file") from None
-        except OSError as exc:
-            raise StoreError(
-                self.path, f"{self.path}: cannot read the settings file: {exc.strerror}"
-            ) from None
         try:
             return raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -225,6 +252,40 @@ class SettingsStore:
                 f"{self.path}: not a valid TOML file: not UTF-8 text (byte {exc.start})",
             ) from None
 
+    def _read_bytes(self) -> bytes | None:
+        try:
+            return self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except IsADirectoryError:
+            raise StoreError(self.path, f"{self.path}: is a folder, not a settings file") from None
+        except OSError as exc:
+            raise StoreError(
+                self.path,
+                f"{self.path}: cannot read the settings file: {exc.strerror or exc}",
+            ) from None
+
+    def _tighten(self) -> None:
+        """Make a settings file that others can read private (0600), and say so once."""
+        try:
+            mode = stat.S_IMODE(self.path.stat().st_mode)
+        except OSError:
+            return
+        if not mode & 0o077:
+            return
+        try:
+            os.chmod(self.path, 0o600)
+        except OSError as exc:
+            self.notices.append(
+                f"{self.path}: other users can read this file (mode {mode:04o}) and it could "
+                f"not be made private: {exc.strerror or exc}; run: chmod 600 {self.path}"
+            )
+            return
+        self.notices.append(
+            f"{self.path}: other users could read this file (mode {mode:04o}); "
+            "it is now private (0600)"
+        )
+
     def load(self) -> Settings:
         """The settings; defaults when the file is missing.
 
@@ -232,9 +293,20 @@ class SettingsStore:
             StoreError: the file is unreadable, not TOML, or invalid (the text
                 names the file, the key and the problem). The file is left as it is.
         """
-        text = self.read_text()
-        if text is None:
+        raw = self._read_bytes()
+        # Remembered before parsing: replacing an unreadable file is allowed too,
+        # as long as nobody else changed it in the meantime.
+        self._loaded = None if raw is None else hashlib.sha256(raw).hexdigest()
+        if raw is None:
             return Settings.unconfigured()
+        self._tighten()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise StoreError(
+                self.path,
+                f"{self.path}: not a valid TOML file: not UTF-8 text (byte {exc.start})",
+            ) from None
         return parse_settings(text, self.path)
 
     def save(self, settings: Settings) -> None:
@@ -250,22 +322,69 @@ class SettingsStore:
         if target.is_symlink():
             # A dotfiles-managed link: write through it, keep the link.
             target = target.resolve()
+        data = text.encode("utf-8")
         try:
             ensure_private_dir(target.parent, tighten=target.parent == self._default_folder())
-            try:
-                previous: bytes | None = target.read_bytes()
-            except FileNotFoundError:
-                previous = None
-            data = text.encode("utf-8")
-            if previous is not None and previous != data:
-                backup = target.with_name(target.name + ".bak")
-                atomic_write(backup, previous)
-            atomic_write(target, data)
+            with self._locked(target):
+                try:
+                    previous: bytes | None = target.read_bytes()
+                except FileNotFoundError:
+                    previous = None
+                self._check_unchanged(previous)
+                if previous is not None and previous != data:
+                    backup = target.with_name(target.name + ".bak")
+                    atomic_write(backup, previous)
+                atomic_write(target, data)
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise StoreError(
                 self.path, f"{self.path}: cannot write the settings file: {reason}"
             ) from None
+        self._loaded = hashlib.sha256(data).hexdigest()
+
+    def _check_unchanged(self, current: bytes | None) -> None:
+        """``StoreError`` when the file is not the version this store loaded (or saved)."""
+        if self._loaded == _NOT_LOADED:
+            return  # a store that never loaded the file: a plain write
+        now = None if current is None else hashlib.sha256(current).hexdigest()
+        if now == self._loaded:
+            return
+        what = "deleted" if now is None else "changed"
+        raise StoreError(
+            self.path,
+            f"{self.path}: not saved: the settings file was {what} by another program since "
+            "it was loaded. Load it again (your changes are still in the form) and save "
+            "again to replace it.",
+        )
+
+    @contextmanager
+    def _locked(self, target: Path) -> Iterator[None]:
+        """Hold an exclusive ``flock`` on the lock file beside ``target`` while saving.
+
+        The lock dies with its process, so a killed save never blocks the next one.
+        """
+        lock = target.with_name(target.name + ".lock")
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            deadline = time.monotonic() + LOCK_TIMEOUT
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError as exc:
+                    if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                        raise
+                    if time.monotonic() >= deadline:
+                        raise StoreError(
+                            self.path,
+                            f"{self.path}: not saved: another program has been saving the "
+                            f"settings for {LOCK_TIMEOUT:g} seconds ({lock} is locked); "
+                            "try again",
+                        ) from None
+                    time.sleep(0.02)
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
 
     @staticmethod
     def _default_folder() -> Path:
