@@ -78,7 +78,7 @@ class TranscriptEvent:
     def format(self) -> str:
         """A one-line plain-text form: elapsed time, direction, text."""
         lock = "~" if self.encrypted else " "
-        return f"{self.elapsed_ms / 1000:7.3f}s {self.direction.arrow}{lock}{self.text}"
+        return f"{self.elapsed_ms / 1000:7.3f}s {self.direction.arrow}{lock} {self.text}"
 
 
 EventSink = Callable[[TranscriptEvent], None]

@@ -156,9 +156,9 @@ async def test_test_success_streams_and_records(mail: Sandbox, tmp_path: Path) -
     assert not is_verified(settings)
     run = await smtpdesk("--config", str(config), "test", env=cli_env(SMTPDESK_PASSWORD=PASSWORD))
     assert run.code == 0, run.out + run.err
-    assert any("<- 220" in line for line in run.lines)
-    assert any("->~AUTH PLAIN <redacted>" in line for line in run.lines)
-    assert any("<-~235" in line for line in run.lines)
+    assert any("<-  220" in line for line in run.lines)
+    assert any("->~ AUTH PLAIN <redacted>" in line for line in run.lines)
+    assert any("<-~ 235" in line for line in run.lines)
     assert run.lines[-1] == "OK: the test passed"
     # every event line starts with the elapsed time
     events = [line for line in run.lines if line[:9].strip().endswith("s")]
@@ -618,7 +618,7 @@ async def test_demo_commands_need_no_account(isolated_environment: Path) -> None
     test = await smtpdesk("--demo", "test")
     assert test.code == 0, test.out + test.err
     assert test.lines[-1] == "OK: the test passed"
-    assert any("->~AUTH PLAIN <redacted>" in line for line in test.lines)
+    assert any("->~ AUTH PLAIN <redacted>" in line for line in test.lines)
     send = await smtpdesk("--demo", "send", "--to", "x@y.test", "--subject", "hello")
     assert send.code == 0, send.out + send.err
     assert any(line.startswith("demo: the sandbox captured") for line in send.lines)
@@ -696,6 +696,6 @@ def test_demo_without_the_tui_streams_the_test(
     assert cli.main(["--demo"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[-1] == "OK: the test passed"
-    assert any("<-~235" in line for line in out)
+    assert any("<-~ 235" in line for line in out)
     assert cli.main([]) == 2
     assert "terminal UI is not available" in capsys.readouterr().err
