@@ -497,17 +497,26 @@ def _read_body(ctx: Context) -> str | None:
 
 
 def _read_attachments(paths: list[str]) -> list[Any]:
+    from transports.addresses import check_header_text, shorten
     from transports.message import Attachment
+    from transports.settings import check_path
 
     attachments = []
     for name in paths:
         path = Path(name)
         try:
+            if not name:
+                raise ValueError("is empty: give a file name")
+            check_path(name)
+            check_header_text(path.name)  # the name the customer sees (no U+202E tricks)
+        except ValueError as exc:
+            raise CliError(f"--attach {shorten(name)}: {exc}") from None
+        try:
             data = path.read_bytes()
         except IsADirectoryError:
-            raise CliError(f"--attach {name}: is a folder, not a file") from None
+            raise CliError(f"--attach {shorten(name)}: is a folder, not a file") from None
         except OSError as exc:
-            raise CliError(f"--attach {name}: cannot read: {exc.strerror}") from None
+            raise CliError(f"--attach {shorten(name)}: cannot read: {exc.strerror}") from None
         attachments.append(Attachment(filename=path.name, data=data))
     return attachments
 
@@ -1681,6 +1690,19 @@ def run_tui_command(ctx: Context) -> int:
 # -- main -----------------------------------------------------------------------------
 
 
+def _check_path_options(args: argparse.Namespace) -> None:
+    """--config and --documents: no control characters, edge spaces or absurd lengths."""
+    from transports.settings import check_path
+
+    for option in ("config", "documents"):
+        value = getattr(args, option, None)
+        if value:
+            try:
+                check_path(value)
+            except ValueError as exc:
+                raise CliError(f"--{option}: {exc}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (never raises, never prints a traceback)."""
     with contextlib.suppress(AttributeError, ValueError):
@@ -1692,6 +1714,7 @@ def main(argv: list[str] | None = None) -> int:
     ctx = Context(args)
     handler: Handler = getattr(args, "handler", run_tui_command)
     try:
+        _check_path_options(args)
         return handler(ctx)
     except CliError as exc:
         if ctx.json:
