@@ -25,8 +25,11 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
+from screens.documents import DocumentsScreen
+from screens.email import DocumentServices
 from screens.settings import RunTest, ScreenServices, SettingsScreen
 from transports.presets import PRESETS
+from transports.settings import Settings
 from transports.testsend import run_test as engine_run_test
 from tui.sandbox import Sandbox
 from tui.store import SettingsStore
@@ -39,6 +42,13 @@ class SmtpDeskApp(App[int]):
     CSS_PATH = "app.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", priority=True, id="quit", tooltip="Leave smtpdesk"),
+        Binding(
+            "ctrl+o",
+            "open_documents",
+            "Documents",
+            id="documents",
+            tooltip="The documents folder: email invoices, quotes, orders, reports",
+        ),
     ]
 
     def __init__(
@@ -57,6 +67,15 @@ class SmtpDeskApp(App[int]):
         """The documents folder (for the Documents screen of a later issue)."""
         self.sandbox: Sandbox | None = None
         """The running demo sandbox, if any."""
+        self.document_services = DocumentServices(
+            store=services.store,
+            documents_dir=documents_dir,
+            typed_password=self._typed_password,
+            cursor_blink=services.cursor_blink,
+        )
+        """What the Documents, Email and Sent screens use."""
+        if services.demo:
+            self.document_services.secret = self._sandbox_secret
 
     def get_default_screen(self) -> Screen[Any]:
         return SettingsScreen(self.services)
@@ -82,6 +101,23 @@ class SmtpDeskApp(App[int]):
         if self.sandbox is not None:
             await self.sandbox.stop()
             self.sandbox = None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "open_documents":
+            return isinstance(self.screen, SettingsScreen)
+        return True
+
+    def action_open_documents(self) -> None:
+        """Open the Documents screen over the settings."""
+        if isinstance(self.screen, SettingsScreen):
+            self.push_screen(DocumentsScreen(self.document_services))
+
+    def _typed_password(self) -> str:
+        screen = self.get_screen_settings()
+        return screen.password if screen is not None and screen.ready else ""
+
+    async def _sandbox_secret(self, settings: Settings) -> str | None:
+        return self.sandbox.password if self.sandbox is not None else None
 
     def get_screen_settings(self) -> SettingsScreen | None:
         """The settings screen, wherever it is in the stack."""
