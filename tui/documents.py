@@ -28,6 +28,7 @@ import json.decoder
 import json.scanner
 import os
 import re
+import stat
 from collections.abc import Iterable, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from importlib import resources
@@ -528,7 +529,12 @@ def _locate(text: str) -> Any:
 
     setattr(decoder, "parse_object", parse_object)  # noqa: B010
     setattr(decoder, "scan_once", getattr(json.scanner, "py_make_scanner")(decoder))  # noqa: B009, B010
-    return decoder.decode(text)
+    try:
+        return decoder.decode(text)
+    except RecursionError:
+        # The pure-Python scanner needs more stack per level than json.loads:
+        # a file that loaded can still be too deep to locate. Lines are optional.
+        return {}
 
 
 def _line_of(text: str, located: Any, loc: Sequence[int | str]) -> int | None:
@@ -591,6 +597,12 @@ def _validation_problems(
             field, message = _field_path(loc), named.group(2)
         if error["type"] == "missing":
             message = "is required"
+        elif error["type"] == "too_long" and "max_length" in error.get("ctx", {}):
+            ctx = error.get("ctx", {})
+            message = (
+                f"has {ctx.get('actual_length')} entries; at most {ctx['max_length']} are "
+                "allowed (split it into several documents)"
+            )
         elif error["type"] == "extra_forbidden":
             message = "is not a known field"
         elif error["type"] in {"union_tag_not_found", "union_tag_invalid"}:
@@ -631,9 +643,29 @@ def _scan_json_files(folder: Path) -> tuple[list[Path], list[Problem]]:
     return files, problems
 
 
+def _not_a_file(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a file: "missing", another problem, or None (fine).
+
+    ``Path.is_file()`` says False for a symlink loop or an unreadable folder too,
+    which would report such a file as simply missing.
+    """
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return "is a link to a missing file" if path.is_symlink() else "missing"
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror or exc}"
+    if not stat.S_ISREG(info.st_mode):
+        return "is not a regular file; skipped"
+    return None
+
+
 def _load_business(folder: Path, default_name: str, problems: list[Problem]) -> Business:
     path = folder / "business.json"
-    if not path.is_file():
+    state = _not_a_file(path)
+    if state is not None:
+        if state != "missing":
+            problems.append(Problem(path, None, state))
         return Business(name=default_name)
     try:
         data, text = _read_json(path)
@@ -648,8 +680,11 @@ def _load_business(folder: Path, default_name: str, problems: list[Problem]) -> 
 def _load_contacts(folder: Path, problems: list[Problem]) -> dict[str, Contact]:
     path = folder / "contacts.json"
     contacts: dict[str, Contact] = {}
-    if not path.is_file():
-        problems.append(Problem(path, None, "is missing: no customers or suppliers"))
+    state = _not_a_file(path)
+    if state is not None:
+        if state == "missing":
+            state = "is missing: no customers or suppliers"
+        problems.append(Problem(path, None, state))
         return contacts
     try:
         data, text = _read_json(path)
