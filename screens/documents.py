@@ -45,7 +45,14 @@ from transports.events import TranscriptEvent
 from transports.settings import Settings
 from tui import paths, secrets
 from tui.batch import BatchProgress, BatchReport, JobResult, send_batch
-from tui.documents import AnyDocument, Library, ensure_documents_folder, format_money, load_folder
+from tui.documents import (
+    AnyDocument,
+    Library,
+    Problem,
+    ensure_documents_folder,
+    format_money,
+    load_folder,
+)
 from tui.emailing import creation_date_from_env, document_job
 from tui.sendlog import EntryState, SendLog, SendLogError, default_log_path
 from tui.store import StoreError
@@ -100,7 +107,7 @@ def load_state(services: DocumentServices) -> Loaded:
     if not store.exists():
         why_off = (
             "Email is off until the settings are saved: there is no settings file yet "
-            f"({store.path}). Fill in the form, test, and save (ctrl+s)."
+            f"({display_path(store.path)}). Fill in the form, test, and save (ctrl+s)."
         )
         base = Settings.unconfigured()
     else:
@@ -130,20 +137,40 @@ def load_state(services: DocumentServices) -> Loaded:
     return Loaded(saved, why_off, library, folder, "", last)
 
 
+def display_path(path: Path) -> str:
+    """The path with the home folder shown as ``~`` (shorter, and the same for every user)."""
+    try:
+        return f"~/{path.relative_to(Path.home())}"
+    except ValueError:
+        return str(path)
+
+
+def problem_text(problem: Problem, folder: Path) -> str:
+    """``documents/INV-9.json:4: message``: the file relative to the documents folder."""
+    try:
+        name = str(problem.file.relative_to(folder))
+    except ValueError:
+        name = str(problem.file)
+    where = f"{name}:{problem.line}" if problem.line is not None else name
+    return f"{where}: {problem.message}"
+
+
 def local_time(value: datetime | None) -> str:
     """``2026-11-27 10:15`` in local time, or ``never``."""
     return value.astimezone().strftime("%Y-%m-%d %H:%M") if value else "never"
 
 
-def short_result(job: JobResult, retry: bool = False) -> str:
-    """The table's result cell for a job."""
+def short_result(job: JobResult, running: bool = False) -> str:
+    """The table's result cell for a job (``running``: its batch is still going)."""
     if job.state is EntryState.SENT:
         return "✓ sent"
     if job.state is EntryState.FAILED:
         return "✗ failed"
     if job.state is EntryState.UNKNOWN:
         return "? unknown"
-    if job.failure is not None or retry:
+    if not running:
+        return "not sent"
+    if job.failure is not None:
         return f"↻ retry {job.attempts}"
     return "queued"
 
@@ -266,7 +293,8 @@ class DocumentsScreen(Screen[None]):
         elif library.problems:
             count = len(library.problems)
             head = f"{count} file{'s' if count != 1 else ''} skipped (the rest are listed):"
-            problems.say("\n".join([head, *(str(p) for p in library.problems)]), "error")
+            lines = [problem_text(p, loaded.folder) for p in library.problems]
+            problems.say("\n".join([head, *lines]), "error")
         else:
             problems.say("")
         table = self.query_one("#documents", DataTable)
@@ -278,7 +306,7 @@ class DocumentsScreen(Screen[None]):
             table.add_row(*self._cells(doc), key=doc.id)
         if highlighted is not None and library is not None and highlighted in library.documents:
             table.move_cursor(row=table.get_row_index(highlighted))
-        self.sub_title = f"documents: {loaded.folder}" if library else "documents"
+        self.sub_title = f"documents: {display_path(loaded.folder)}" if library else "documents"
         self._show_details()
         self.refresh_bindings()
 
@@ -296,7 +324,7 @@ class DocumentsScreen(Screen[None]):
         result = self.results.get(doc.id)
         return [
             MARK if doc.id in self.marked else "",
-            short_result(result) if result else "",
+            short_result(result, self.sending) if result else "",
             KIND_LABELS.get(doc.kind, doc.kind),
             doc.number,
             contact.name if contact else doc.contact_id,
@@ -465,7 +493,7 @@ class DocumentsScreen(Screen[None]):
         last = progress.last
         if last is not None and last.document_id is not None:
             self.results[last.document_id] = last
-            self._set_cell(last.document_id, "result", short_result(last))
+            self._set_cell(last.document_id, "result", short_result(last, running=True))
         if progress.current is not None:
             self._set_cell(progress.current, "result", "… sending")
         self._show_details()
@@ -528,10 +556,7 @@ class DocumentsScreen(Screen[None]):
             if job.document_id is None:
                 continue
             self.results[job.document_id] = job
-            if job.state in (EntryState.QUEUED, EntryState.SENDING):
-                self._set_cell(job.document_id, "result", "not sent")
-            else:
-                self._set_cell(job.document_id, "result", short_result(job))
+            self._set_cell(job.document_id, "result", short_result(job))
         sent = {job.document_id for job in report.sent}
         self.marked = [doc_id for doc_id in self.marked if doc_id not in sent]
         counts: dict[str, int] = {}
