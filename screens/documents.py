@@ -398,6 +398,9 @@ class DocumentsScreen(Screen[None]):
             return True if self.email_on and not self.sending and self.marked else None
         if action in ("mark", "mark_all"):
             return None if self.sending else True
+        if action == "toggle_transcript":
+            # There is a transcript once a batch has started (keeps the footer short).
+            return self.sending or self.report is not None
         return True
 
     def action_back(self) -> None:
@@ -465,6 +468,7 @@ class DocumentsScreen(Screen[None]):
         library = self.loaded.library
         docs = [library.documents[d] for d in self.marked if d in library.documents]
         self.sending = True
+        self.report = None
         self._batch_worker(docs, library, self.loaded.settings)
 
     def action_cancel_batch(self) -> None:
