@@ -32,6 +32,7 @@ import email.utils
 import errno
 import json
 import logging
+import re
 import socket
 import ssl
 import time
@@ -67,6 +68,8 @@ RELEVANT_HEADERS = (
 )
 """Response headers shown in the transcript (others are left out)."""
 USER_AGENT = "smtpdesk/0.1 (+https://github.com/smtpdesk)"
+_KEY_CHARS = re.compile(r"[\x21-\x7e]+")
+"""What a relay key may contain: visible ASCII (RFC 9110 field value, no spaces)."""
 
 _STATUS_CLASSES: dict[int, tuple[FailureClass, str]] = {
     401: (FailureClass.HTTP_UNAUTHORIZED, "The relay refused the key (401 Unauthorized)"),
@@ -366,6 +369,20 @@ class HttpTransport(Transport):
         ).encode("utf-8")
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self._secret:
+            if not _KEY_CHARS.fullmatch(self._secret):
+                # httpx would raise UnicodeEncodeError (non-ASCII) or h11 a
+                # LocalProtocolError whose text, trace event and DEBUG log show
+                # the key with its control characters escaped: a form the
+                # redactor does not know. So such a key never reaches httpx.
+                raise self._failure(
+                    FailureClass.HTTP_CLIENT_ERROR,
+                    Step.REQUEST,
+                    "The relay key cannot be sent: it contains characters an HTTP header "
+                    "cannot carry",
+                    "a key is printable ASCII without spaces or line breaks (check for a "
+                    "pasted line break, an accented letter or a control character); "
+                    "nothing was sent",
+                )
             headers["Authorization"] = f"Bearer {self._secret}"
         request = self._client.build_request(
             "POST", self.url, content=body, headers=headers, extensions={"trace": self._trace}
