@@ -444,9 +444,11 @@ class HttpTransport(Transport):
                 excerpt = excerpt[:EXCERPT_CHARS] + "…"
             self._emit(Step.RESPONSE, Direction.IN, f"body: {excerpt}")
         status = response.status_code
-        reply = f"{status} {response.reason_phrase}".strip()
+        # The result outlives this object (send log, "queue id" line): server
+        # words in it are redacted like every event.
+        reply = self._redact(f"{status} {response.reason_phrase}".strip())
         if 200 <= status < 300:
-            queue_id = _queue_id(data)
+            queue_id = self._redact(_queue_id(data))
             elapsed = self.clock.elapsed_ms() - started
             return SendResult(
                 message_id=outgoing.message_id,
