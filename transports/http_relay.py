@@ -502,7 +502,7 @@ class HttpTransport(Transport):
                 reply_text=reply,
                 retryable=status == 429,
             )
-        if status >= 500:
+        if 500 <= status < 600:  # 600+ is not HTTP: the fallback below
             return self._failure(
                 FailureClass.HTTP_SERVER_ERROR,
                 Step.RESPONSE,
