@@ -197,7 +197,7 @@ class DocumentsScreen(Screen[None]):
             tooltip="Email every marked document over one connection",
         ),
         Binding("a", "mark_all", "Mark all", id="mark-all", show=False),
-        Binding("l", "sent_log", "Sent log", id="sent-log", tooltip="What was sent, when, where"),
+        Binding("l", "sent_log", "Sent", id="sent-log", tooltip="What was sent, when, where"),
         Binding("t", "toggle_transcript", "Transcript", id="batch-transcript"),
         Binding("r", "reload", "Reload", id="reload", show=False, tooltip="Read the folder again"),
         Binding(

@@ -458,14 +458,18 @@ class EmailScreen(ModalScreen[bool]):
         with os.fdopen(handle, "wb") as stream:
             stream.write(attachment.data)
         try:
-            subprocess.Popen(
-                [*command, str(path)],
+            # Started through a shell that returns at once: the viewer runs on as an
+            # orphan (reaped by init), so neither we nor the app's exit wait for it.
+            subprocess.run(
+                ["/bin/sh", "-c", '"$@" &', "sh", *command, str(path)],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,
+                timeout=10,
+                check=True,
             )
-        except OSError as exc:
+        except (OSError, subprocess.SubprocessError) as exc:
             self.app.call_from_thread(self._status, f"Cannot open the viewer: {exc}", "error")
             return
         self.app.call_from_thread(self._status, f"Opened {attachment.filename} in the viewer.", "")

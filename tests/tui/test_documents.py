@@ -414,3 +414,47 @@ async def test_sent_screen_with_no_log_says_so(config_path: Path, documents: Pat
         assert isinstance(sent, SentScreen)
         assert sent.query_one("#sent", DataTable).row_count == 0
         assert "empty" in sent.query_one("#sent-status", Notice).text
+
+
+async def test_open_pdf_hands_a_private_copy_to_the_viewer(
+    config_path: Path,
+    documents: Path,
+    sandbox: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """ctrl+o writes the PDF to a 0600 temporary file for the viewer; it goes with the screen."""
+    saved_sandbox_settings(sandbox, config_path, monkeypatch)
+    seen = tmp_path / "seen.txt"
+    # A stand-in viewer: records the file's mode and copies it (sh gets the path as $0).
+    viewer = [
+        "/bin/sh",
+        "-c",
+        f'stat -c %a "$0" > {seen}.tmp && cp "$0" {seen}.pdf && mv {seen}.tmp {seen}',
+    ]
+    app = new_app(config_path, documents)
+    app.document_services.viewer = lambda: viewer
+    async with app.run_test(size=SIZE) as pilot:
+        await open_documents(pilot)
+        await pilot.press("e")
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, EmailScreen)
+        assert dialog.check_action("open_pdf", ()) is True
+        await pilot.press("ctrl+o")
+        await settle(pilot)
+        for _ in range(200):
+            if seen.exists():
+                break
+            await pilot.pause(0.01)
+        assert seen.read_text().strip() == "600"
+        assert dialog.attachment is not None
+        assert Path(f"{seen}.pdf").read_bytes() == dialog.attachment.data
+        (written,) = app.document_services.temp_files
+        assert written.exists()
+        await pilot.press("escape")  # the dialog
+        await pilot.pause()
+        await pilot.press("escape")  # the Documents screen: its temporary files go
+        await pilot.pause()
+        assert not written.exists()
+    assert sandbox.messages == []
