@@ -208,6 +208,8 @@ class HttpTransport(Transport):
         self._ssl_context: ssl.SSLContext | None = None
         self._log_protected = False
         self._encrypted = False
+        self._deadline: asyncio.Timeout | None = None
+        self._phase = Step.CONNECT
         self.retry_after: float | None = None
         """Seconds the relay asked us to wait (``Retry-After`` of the last 429/503), if any."""
 
@@ -405,12 +407,23 @@ class HttpTransport(Transport):
             f"{len(outgoing.recipients)} recipient(s), message {len(outgoing.as_bytes())} bytes",
         )
         failure: SendFailure | None = None
+        self._phase = Step.CONNECT
         try:
-            result = await self._exchange(request, outgoing, started)
+            # httpx's timeouts are per socket read or write: a relay that drips
+            # one byte a second, or sends headers forever, never trips them.
+            # This deadline holds per step (request, then response); _trace
+            # moves it when the request is sent.
+            async with asyncio.timeout(self.settings.timeout) as deadline:
+                self._deadline = deadline
+                result = await self._exchange(request, outgoing, started)
+        except TimeoutError:
+            failure = self._step_timeout()
         except httpx.HTTPError as exc:
             failure = self._classify(exc, Step.REQUEST)
         except SendFailure as exc:
             failure = exc
+        finally:
+            self._deadline = None
         if failure:
             # Raised outside the except block: no httpx exception (which holds the
             # request and its Authorization header) stays attached as context.
@@ -530,6 +543,41 @@ class HttpTransport(Transport):
             reply_text=reply,
         )
 
+    def _step_timeout(self) -> SendFailure:
+        """The failure when the per-step deadline passed (see ``send``)."""
+        within = f"{self.settings.timeout:g} s"
+        if self._phase is Step.CONNECT:
+            return self._failure(
+                FailureClass.CONNECT_TIMEOUT,
+                Step.CONNECT,
+                f"Timed out after {within} connecting to the relay",
+                f"no connection within {within}",
+                retryable=True,
+            )
+        if self._phase is Step.REQUEST:
+            return self._failure(
+                FailureClass.TIMEOUT,
+                Step.REQUEST,
+                f"Sending the request to the relay took longer than {within}",
+                f"the request was not sent within {within}",
+                retryable=True,
+            )
+        return self._failure(
+            FailureClass.TIMEOUT,
+            Step.RESPONSE,
+            f"The relay did not answer within {within}",
+            f"no complete answer within {within} (a reply that never ends, or arrives "
+            "a few bytes at a time)",
+            retryable=True,
+        )
+
+    def _next_step(self, step: Step) -> None:
+        """A new step starts: it gets the whole timeout."""
+        self._phase = step
+        if self._deadline is not None:
+            loop = asyncio.get_running_loop()
+            self._deadline.reschedule(loop.time() + self.settings.timeout)
+
     def _report_tls(self, ssl_object: Any) -> None:
         self._tls_reported = True
         for line in tls_summary(ssl_object):
@@ -546,6 +594,7 @@ class HttpTransport(Transport):
                 f"connecting to {info.get('host')} port {info.get('port')}",
             )
         elif name == "connection.connect_tcp.complete":
+            self._next_step(Step.REQUEST)
             stream = info.get("return_value")
             peer = stream.get_extra_info("server_addr") if stream is not None else None
             where = f" ({peer[0]} port {peer[1]})" if peer else ""
@@ -557,9 +606,12 @@ class HttpTransport(Transport):
             ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
             if ssl_object is not None:
                 self._report_tls(ssl_object)
+        elif name == "http11.send_request_headers.started" and self._phase is Step.CONNECT:
+            self._next_step(Step.REQUEST)  # a reused connection: no connect events
         elif name == "http11.send_request_headers.complete":
             self._emit(Step.REQUEST, Direction.INFO, "request headers sent")
         elif name == "http11.send_request_body.complete":
+            self._next_step(Step.RESPONSE)
             self._emit(Step.REQUEST, Direction.INFO, "request body sent; waiting for the reply")
         elif name == "http11.receive_response_headers.complete":
             self._emit(Step.RESPONSE, Direction.INFO, "response headers received")
