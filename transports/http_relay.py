@@ -36,7 +36,8 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -369,7 +370,11 @@ class HttpTransport(Transport):
                 "message": base64.b64encode(outgoing.as_bytes()).decode("ascii"),
             }
         ).encode("utf-8")
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "Accept-Encoding": "gzip, deflate",  # what _read_bounded can inflate within bounds
+        }
         if self._secret:
             if not _KEY_CHARS.fullmatch(self._secret):
                 # httpx would raise UnicodeEncodeError (non-ASCII) or h11 a
@@ -473,9 +478,17 @@ class HttpTransport(Transport):
         raise self._status_failure(response, reply, text)
 
     async def _read_bounded(self, response: httpx.Response) -> bytes:
+        """At most ``BODY_LIMIT`` bytes of the body, decompressed within the same bound.
+
+        httpx's ``aiter_bytes`` inflates each received chunk whole: 50 KB of
+        gzip can become 50 MB in one call (a "zip bomb"). So the raw bytes are
+        read and a gzip/deflate body is inflated here with ``max_length``.
+        """
+        inflate = _inflater(response.headers.get("content-encoding", ""))
         chunks: list[bytes] = []
         size = 0
-        async for chunk in response.aiter_bytes():
+        async for raw in response.aiter_raw():
+            chunk = inflate(raw, BODY_LIMIT - size) if inflate else raw
             chunks.append(chunk)
             size += len(chunk)
             if size >= BODY_LIMIT:
@@ -744,6 +757,29 @@ class HttpTransport(Transport):
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
         task.add_done_callback(lambda _: self._unprotect_logs())
+
+
+def _inflater(content_encoding: str) -> Callable[[bytes, int], bytes] | None:
+    """A bounded decompressor for a gzip/deflate body; None for anything else.
+
+    Other encodings (br, zstd, several stacked) are kept as received: the body
+    is only an excerpt and an error text, never worth an unbounded inflate.
+    """
+    encoding = content_encoding.strip().lower()
+    if encoding in {"gzip", "x-gzip"}:
+        inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    elif encoding == "deflate":
+        inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)  # zlib header (or gzip)
+    else:
+        return None
+
+    def inflate(data: bytes, room: int) -> bytes:
+        try:
+            return inflater.decompress(data, max(room, 1))
+        except zlib.error:
+            return b""  # a corrupt body: nothing more to show
+
+    return inflate
 
 
 def _queue_id(data: bytes) -> str:
