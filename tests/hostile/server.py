@@ -125,11 +125,12 @@ class RunningHostile:
         ]
 
 
-class _Closed(Exception):
+class ScriptClosed(Exception):
     """The script closed the connection."""
 
 
-async def _perform(run: RunningHostile, answer: Answer, writer: asyncio.StreamWriter) -> None:
+async def perform(run: RunningHostile, answer: Answer, writer: asyncio.StreamWriter) -> None:
+    """Carry out one answer: write, drip, flood, close, go silent or start TLS."""
     actions: tuple[Action, ...] = (Send(answer),) if isinstance(answer, bytes) else answer
     for action in actions:
         if isinstance(action, Send):
@@ -157,7 +158,7 @@ async def _perform(run: RunningHostile, answer: Answer, writer: asyncio.StreamWr
                 await asyncio.sleep(action.pause)
         elif isinstance(action, Close):
             writer.close()
-            raise _Closed
+            raise ScriptClosed
         elif isinstance(action, Silent):
             await asyncio.Event().wait()
         else:
@@ -170,7 +171,7 @@ async def _serve(
     script = run.script
     counter: dict[str, int] = {}
     run.connections += 1
-    await _perform(run, script.greeting, writer)
+    await perform(run, script.greeting, writer)
     continuation = False
     while True:
         raw = await reader.readline()
@@ -186,7 +187,7 @@ async def _serve(
             if isinstance(answer, bytes)
             else next((a.data for a in answer if isinstance(a, Send | Drip)), b"")
         )
-        await _perform(run, answer, writer)
+        await perform(run, answer, writer)
         continuation = key in {"AUTH", "AUTH+"} and first.startswith(b"334")
         if verb == "QUIT":
             writer.close()
@@ -202,9 +203,9 @@ async def _serve(
                 body += chunk
                 if first_chunk and "BODY" in script.replies:
                     first_chunk = False
-                    await _perform(run, script.answer("BODY", counter), writer)
+                    await perform(run, script.answer("BODY", counter), writer)
             run.bodies.append(bytes(body))
-            await _perform(run, script.answer(".", counter), writer)
+            await perform(run, script.answer(".", counter), writer)
 
 
 @contextlib.asynccontextmanager
@@ -221,7 +222,7 @@ async def hostile_server(script: Hostile) -> AsyncIterator[RunningHostile]:
         writers.append(writer)
         try:
             await _serve(run, reader, writer)
-        except (_Closed, ConnectionError, ssl.SSLError, asyncio.IncompleteReadError, OSError):
+        except (ScriptClosed, ConnectionError, ssl.SSLError, asyncio.IncompleteReadError, OSError):
             run.closed_by_client.set()
         except asyncio.CancelledError:
             pass  # stopped below: end quietly
