@@ -40,6 +40,7 @@ import time
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any, Final
 
@@ -210,6 +211,18 @@ def ensure_private_dir(folder: Path, *, tighten: bool = False) -> None:
         os.chmod(folder, 0o700)
 
 
+def _remove_stale_temp_files(target: Path) -> None:
+    """Delete temp files that a killed save left beside ``target`` (and its ``.bak``).
+
+    Called with the save lock held, so no other save is writing one right now.
+    """
+    for stale in target.parent.glob(f".{glob_escape(target.name)}.*.tmp"):
+        try:
+            stale.unlink()
+        except OSError:
+            pass  # not ours to remove, or already gone
+
+
 class SettingsStore:
     """The settings file at ``path``."""
 
@@ -331,6 +344,7 @@ class SettingsStore:
                 except FileNotFoundError:
                     previous = None
                 self._check_unchanged(previous)
+                _remove_stale_temp_files(target)
                 if previous is not None and previous != data:
                     backup = target.with_name(target.name + ".bak")
                     atomic_write(backup, previous)

@@ -7,7 +7,6 @@ import os
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -171,16 +170,16 @@ def test_replacing_an_unreadable_file_still_checks_for_changes(tmp_path: Path) -
 
 
 CONCURRENT_SAVER = """
-import sys, time
+import sys
 from pathlib import Path
 from transports.settings import Settings
 from tui.store import SettingsStore, StoreError
 
-path, name, start = Path(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+path, name = Path(sys.argv[1]), sys.argv[2]
 store = SettingsStore(path)
 loaded = store.load()
-while time.time() < start:
-    time.sleep(0.001)
+print("loaded", flush=True)
+sys.stdin.readline()  # both have loaded the same version: go
 try:
     store.save(loaded.model_copy(update={"from_name": name, "timeout": float(len(name))}))
 except StoreError as exc:
@@ -196,20 +195,26 @@ def test_two_programs_saving_at_once_one_wins_whole_the_other_is_told(
 ) -> None:
     path = tmp_path / "settings.toml"
     SettingsStore(path).save(settings(10))
-    start = time.time() + 0.8
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     names = ["First Program", "Second Program Ltd"]
     children = [
         subprocess.Popen(
-            [sys.executable, "-c", CONCURRENT_SAVER, str(path), name, str(start)],
+            [sys.executable, "-c", CONCURRENT_SAVER, str(path), name],
             cwd=ROOT,
             env=env,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         for name in names
     ]
+    for child in children:
+        assert child.stdout is not None and child.stdout.readline().strip() == "loaded"
+    for child in children:  # released together: the saves race for the lock
+        assert child.stdin is not None
+        child.stdin.write("go\n")
+        child.stdin.flush()
     outputs = [child.communicate(timeout=60) for child in children]
     codes = sorted(child.returncode for child in children)
     assert codes == [0, 3], outputs
