@@ -545,6 +545,7 @@ class DocumentsScreen(Screen[None]):
                         backoff=self.services.backoff,
                         max_attempts=self.services.max_attempts,
                         transport_factory=self.services.transport_factory,
+                        token_source=self.services.tokens(settings),
                     )
             except SendLogError as exc:
                 status.say(f"Not sent: {exc}", "error")

@@ -47,6 +47,7 @@ from textual.widgets import Button, Footer, Input, Label, Log, Static, TextArea
 from textual.worker import Worker, WorkerState
 
 from screens.widgets import FieldError, HintsPanel, Notice
+from transports.base import TokenSource
 from transports.events import TranscriptEvent
 from transports.message import Attachment, MessageError
 from transports.settings import Protocol, Settings
@@ -64,6 +65,8 @@ from tui.documents import (
 )
 from tui.documents import Invoice as InvoiceDoc
 from tui.emailing import build_email, creation_date_from_env, draft_email, render_attachment
+from tui.oauth import OAuthService
+from tui.oauth_smtp import token_source, uses_oauth
 from tui.pdf import format_date
 from tui.sendlog import EntryState, SendLog, SendLogError
 from tui.store import SettingsStore
@@ -132,9 +135,20 @@ class DocumentServices:
     """Off for snapshot tests."""
     temp_files: list[Path] = field(default_factory=list)
     """PDFs written for the viewer; removed when the Documents screen closes."""
+    oauth: OAuthService = field(default_factory=OAuthService)
+    """The OAuth2 sign-in, for settings with ``smtp.auth = "oauth2"``."""
+
+    def tokens(self, settings: Settings) -> TokenSource | None:
+        """The XOAUTH2 token source for these settings (None: they log in with a password)."""
+        return token_source(settings, self.oauth)
 
     async def find_secret(self, settings: Settings) -> str | None:
-        """The stored secret, else the one typed into the form (raises ``SecretsError``)."""
+        """The stored secret, else the one typed into the form (raises ``SecretsError``).
+
+        None for OAuth2 settings: the access token comes from ``tokens``.
+        """
+        if uses_oauth(settings):
+            return None
         try:
             found = await self.secret(settings)
         except secrets.SecretsError:
@@ -553,6 +567,7 @@ class EmailScreen(ModalScreen[bool]):
                     backoff=self.services.backoff,
                     max_attempts=self.services.max_attempts,
                     transport_factory=self.services.transport_factory,
+                    token_source=self.services.tokens(self.settings),
                 )
         except SendLogError as exc:
             self._status(f"Not sent: {exc}", "error")
