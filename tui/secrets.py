@@ -4,8 +4,14 @@ Lookup order at send time (DESIGN.md section 4):
 
 1. ``SMTPDESK_PASSWORD``, when set and not empty;
 2. ``smtp.password_command`` (for example ``["pass", "show", "mail/smtp"]``),
-   run without a shell, with a timeout, only the first line of its output
-   used; when it fails its stderr is shown;
+   run without a shell (``shell=False``: ``;``, ``$(…)``, ``|`` and ``*`` reach it
+   as plain characters), in its own session, with a timeout after which the
+   whole process group is killed; only the first line of its output is used
+   and at most ``MAX_OUTPUT`` bytes are kept. When it fails, the end of its
+   stderr is shown to the user (it is their own command, and its complaint is
+   what tells a missing GPG key from a typo), with whatever it printed as a
+   first line on stdout redacted from it; this module never logs it, and the
+   CLI prints it neutralised;
 3. the keyring (service ``smtpdesk``, user ``username@host``; for HTTP, the
    URL's host), honouring keyring's own configuration.
 
@@ -209,6 +215,12 @@ def _run_password_command(command: list[str], timeout: float) -> str:
             process.stderr.close()
     if status != 0:
         err = stderr.decode("utf-8", "replace").strip()
+        # A failing command may still have printed the password on stdout (and
+        # echo it in its complaint on stderr): that first line never reaches
+        # the message, which the CLI prints and the TUI shows.
+        candidate = bytes(stdout).partition(b"\n")[0].strip().decode("utf-8", "replace")
+        if len(candidate) >= 3:
+            err = err.replace(candidate, "<redacted>")
         err = err[-MAX_STDERR:] if err else "(it printed nothing on stderr)"
         how = f"was stopped by signal {-status}" if status < 0 else f"failed (exit status {status})"
         raise SecretsError(f"password command {name!r} {how}: {err}")
