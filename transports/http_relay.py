@@ -18,10 +18,13 @@ request (httpx may reuse the connection).
 
 Rules: certificates are always verified (the settings have no HTTP "do not
 verify" option); plain ``http://`` is allowed by the settings model only to
-loopback; redirects are never followed (a 3xx is ``HTTP_REDIRECT``: the key
-must not travel to another host); proxies and other settings from the
-environment are ignored. The key never appears in an event, an exception or
-this object's repr.
+loopback; redirects are never followed, not even to the same host and port
+(a 3xx is ``HTTP_REDIRECT`` naming the Location: the key goes only to the URL
+the user entered, and a relay that moved is fixed in the settings); each step
+(request, response) has the whole timeout as a deadline, whatever the pace of
+the bytes; the body is read (and inflated) to ``BODY_LIMIT`` at most;
+proxies and other settings from the environment are ignored. The key never
+appears in an event, an exception or this object's repr.
 """
 
 from __future__ import annotations
