@@ -360,13 +360,14 @@ class SettingsStore:
         """``StoreError`` when the file is not the version this store loaded (or saved)."""
         if self._loaded == _NOT_LOADED:
             return  # a store that never loaded the file: a plain write
-        now = None if current is None else hashlib.sha256(current).hexdigest()
+        if current is None:
+            return  # deleted meanwhile: writing it again loses nobody's settings
+        now = hashlib.sha256(current).hexdigest()
         if now == self._loaded:
             return
-        what = "deleted" if now is None else "changed"
         raise StoreError(
             self.path,
-            f"{self.path}: not saved: the settings file was {what} by another program since "
+            f"{self.path}: not saved: the settings file was changed by another program since "
             "it was loaded. Load it again (your changes are still in the form) and save "
             "again to replace it.",
         )
