@@ -14,6 +14,12 @@ tests) in an exclusive async worker and appends each transcript event to a
 ``Log`` (which never parses markup: server text is shown literally). Blocking
 calls (keyring, writing the settings file, the verified record) run in thread
 workers.
+
+OAuth2 (``smtp.auth = "oauth2"``): the Authentication choice swaps the password
+field for the ``[oauth]`` fields, a "Sign in…" button (``OAuthSignInScreen``)
+and a one-line sign-in status (``OAuthService.status`` in a thread worker). The
+test send then gets ``tui.oauth_smtp.token_source(settings, service)`` and no
+password is looked up.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import hashlib
 from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol
 
 from pydantic import ValidationError
@@ -34,16 +41,19 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Log, Select, Static
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from screens.dialogs import Choice, ChoiceScreen, RecipientScreen
+from screens.oauth import OAuthSignInScreen
 from screens.widgets import FieldError, HintsPanel, Notice, PasswordInput
 from transports.addresses import looks_like_address
+from transports.base import TokenSource
 from transports.events import EventSink, TranscriptEvent
 from transports.presets import PRESETS, preset_for
 from transports.settings import (
     STRICT_TLS_PRESETS,
     AuthMethod,
+    OAuthProvider,
     Security,
     Settings,
     field_errors,
@@ -54,6 +64,8 @@ from transports.settings import (
 )
 from transports.testsend import TestOutcome
 from tui import secrets, verified
+from tui.oauth import OAuthService, OAuthStatus
+from tui.oauth_smtp import token_source, uses_oauth
 from tui.store import SettingsStore, StoreError
 from tui.terminal import neutralise
 
@@ -68,6 +80,7 @@ class RunTest(Protocol):
         *,
         on_event: EventSink,
         to: str | None = None,
+        token_source: TokenSource | None = None,
     ) -> Awaitable[TestOutcome]: ...
 
 
@@ -83,6 +96,9 @@ class ScreenServices:
     """Demo mode: a temporary config; the password is not stored; nothing global is recorded."""
     cursor_blink: bool = True
     """Off for snapshot tests."""
+    oauth: OAuthService | None = None
+    """The app's one OAuth2 service (sign-in, status, access tokens); made on first use
+    when None."""
 
 
 HTTP_GUIDANCE = (
@@ -109,6 +125,24 @@ NO_VERIFY_WARNING = (
 )
 PLAIN_HTTP_WARNING = "Plain http:// is not encrypted: allowed to this machine only."
 
+MICROSOFT_OAUTH_GUIDE = (
+    "https://learn.microsoft.com/exchange/client-developer/legacy-protocols/"
+    "how-to-authenticate-an-imap-pop-smtp-application-by-using-oauth"
+)
+# Shown (never forced) when a Microsoft preset is chosen with password authentication.
+OAUTH_SUGGESTIONS: dict[str, str] = {
+    "office365": (
+        "Consider Authentication: OAuth2 sign-in. Microsoft turns basic authentication "
+        "for SMTP AUTH off by default for existing tenants at the end of December 2026 "
+        "(new tenants have none). Steps in the guidance panel and at " + MICROSOFT_OAUTH_GUIDE
+    ),
+    "outlook": (
+        "Outlook.com personal accounts have had no basic authentication since September "
+        "2024: choose Authentication: OAuth2 sign-in (Tenant: consumers). Steps in the "
+        "guidance panel and at " + MICROSOFT_OAUTH_GUIDE
+    ),
+}
+
 # settings field (dotted) -> the widget id that edits it
 FIELD_WIDGETS: dict[str, str] = {
     "preset": "preset",
@@ -125,7 +159,16 @@ FIELD_WIDGETS: dict[str, str] = {
     "smtp.verify_tls": "no-verify",
     "smtp.ca_file": "smtp-ca-file",
     "timeout": "timeout",
+    "smtp.auth": "smtp-auth",
+    "oauth.provider": "oauth-provider",
+    "oauth.tenant": "oauth-tenant",
+    "oauth.client_id": "oauth-client-id",
+    "oauth.device_authorization_url": "oauth-device-url",
+    "oauth.token_url": "oauth-token-url",
+    "oauth.scope": "oauth-scope",
 }
+# The generic provider's endpoints and scope: shown under "advanced".
+GENERIC_OAUTH_WIDGETS = ("oauth-device-url", "oauth-token-url", "oauth-scope")
 WIDGET_FIELDS = {widget: name for name, widget in FIELD_WIDGETS.items()}
 
 SECURITY_OPTIONS: list[tuple[str, Security]] = [
@@ -133,6 +176,36 @@ SECURITY_OPTIONS: list[tuple[str, Security]] = [
     ("Implicit TLS", Security.TLS),
     ("None: no encryption", Security.NONE),
 ]
+
+AUTH_OPTIONS: list[tuple[str, AuthMethod]] = [
+    ("Password", AuthMethod.PASSWORD),
+    ("OAuth2 sign-in (Office 365 / Outlook)", AuthMethod.OAUTH2),
+]
+
+PROVIDER_OPTIONS: list[tuple[str, OAuthProvider]] = [
+    ("Microsoft (Entra ID)", OAuthProvider.MICROSOFT),
+    ("Generic (URLs and scope under advanced)", OAuthProvider.GENERIC),
+]
+
+
+def _utc(stamp: float) -> str:
+    return datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def oauth_status_text(status: OAuthStatus) -> str:
+    """The one-line sign-in status under the Sign in button (never a token)."""
+    if status.signed_in:
+        text = f"Signed in as {status.account}"
+        if status.access_token_expires_at is not None:
+            return text + f" (token valid until {_utc(status.access_token_expires_at)})"
+        if status.source == "env":
+            return text + " (SMTPDESK_OAUTH_REFRESH_TOKEN)"
+        return text + " (kept in the system keyring)"
+    if status.source == "keyring":
+        return "Not signed in with these settings (the stored sign-in is for another app)"
+    if "no keyring" in status.description:
+        return "Not signed in: no keyring on this machine to keep the sign-in"
+    return "Not signed in on this machine"
 
 
 def _digest(password: str) -> str:
@@ -161,6 +234,22 @@ class SettingsScreen(Screen[None]):
     """The screen a sysadmin lives in: settings, presets, test send, save."""
 
     BINDING_GROUP_TITLE: str | None = "Settings"
+    DEFAULT_CSS: ClassVar[str] = """
+    SettingsScreen #oauth-sign-in-row {
+        height: auto;
+        margin-bottom: 1;
+    }
+    SettingsScreen #oauth-sign-in {
+        min-width: 12;
+    }
+    SettingsScreen #oauth-status {
+        width: 1fr;
+        padding: 0 1;
+    }
+    SettingsScreen #oauth-status.-signed-in {
+        color: $text-success;
+    }
+    """
     # Textual declares this without ClassVar; mypy then refuses a ClassVar override.
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -207,6 +296,10 @@ class SettingsScreen(Screen[None]):
         self._seen: dict[str, object] = {}
         self._mounted = False
         self._pending_demo: tuple[Settings, str] | None = None
+        self._status_key: tuple[str, ...] | None = None
+        """What the OAuth2 status line was asked for (None: nothing asked yet)."""
+        self.oauth_status: OAuthStatus | None = None
+        """The sign-in status shown, once the service answered."""
 
     # ------------------------------------------------------------------ layout
 
@@ -288,6 +381,50 @@ class SettingsScreen(Screen[None]):
                     Input(placeholder="billing@acme.example", id="smtp-from-address", compact=True),
                     classes="smtp",
                 )
+                yield from self._field(
+                    "smtp-auth",
+                    "Authentication",
+                    Select(
+                        AUTH_OPTIONS,
+                        allow_blank=False,
+                        value=AuthMethod.PASSWORD,
+                        id="smtp-auth",
+                        compact=True,
+                    ),
+                    classes="smtp",
+                )
+                yield Notice(id="auth-notice")
+                yield from self._field(
+                    "oauth-provider",
+                    "OAuth2 provider",
+                    Select(
+                        PROVIDER_OPTIONS,
+                        allow_blank=False,
+                        value=OAuthProvider.MICROSOFT,
+                        id="oauth-provider",
+                        compact=True,
+                    ),
+                    classes="oauth",
+                )
+                yield from self._field(
+                    "oauth-tenant",
+                    "Tenant (tenant id, domain, organizations or consumers)",
+                    Input("organizations", id="oauth-tenant", compact=True),
+                    classes="oauth",
+                )
+                yield from self._field(
+                    "oauth-client-id",
+                    "Application (client) ID of your app registration",
+                    Input(
+                        placeholder="00000000-0000-0000-0000-000000000000",
+                        id="oauth-client-id",
+                        compact=True,
+                    ),
+                    classes="oauth",
+                )
+                with Horizontal(id="oauth-sign-in-row", classes="oauth row"):
+                    yield Button("Sign in…", id="oauth-sign-in", compact=True)
+                    yield Static("", id="oauth-status", markup=False)
                 with Vertical(id="f-password", classes="field"):
                     yield Label("Password", id="password-label", classes="field-label")
                     with Horizontal(classes="row"):
@@ -336,6 +473,33 @@ class SettingsScreen(Screen[None]):
                     "Timeout per step (seconds)",
                     Input("20", type="number", id="timeout", compact=True),
                     classes="advanced",
+                )
+                yield from self._field(
+                    "oauth-device-url",
+                    "OAuth2 device authorization URL (generic provider)",
+                    Input(
+                        placeholder="https://login.example/oauth2/device",
+                        id="oauth-device-url",
+                        compact=True,
+                    ),
+                )
+                yield from self._field(
+                    "oauth-token-url",
+                    "OAuth2 token URL (generic provider)",
+                    Input(
+                        placeholder="https://login.example/oauth2/token",
+                        id="oauth-token-url",
+                        compact=True,
+                    ),
+                )
+                yield from self._field(
+                    "oauth-scope",
+                    "OAuth2 scope (generic provider; space-separated, with offline access)",
+                    Input(
+                        placeholder="https://outlook.office.com/SMTP.Send offline_access",
+                        id="oauth-scope",
+                        compact=True,
+                    ),
                 )
                 yield Notice(id="form-errors")
                 with Horizontal(id="actions"):
@@ -409,6 +573,23 @@ class SettingsScreen(Screen[None]):
         """The password typed into the form ('' when none)."""
         return self._input("password").value
 
+    @property
+    def auth_method(self) -> AuthMethod:
+        """The Authentication choice (whatever the protocol)."""
+        return AuthMethod(self._select_value("smtp-auth"))
+
+    @property
+    def oauth_chosen(self) -> bool:
+        """True when the form logs in with an OAuth2 sign-in (SMTP, Authentication OAuth2)."""
+        return self.protocol is MailProtocol.SMTP and self.auth_method is AuthMethod.OAUTH2
+
+    @property
+    def oauth(self) -> OAuthService:
+        """The app's OAuth2 service."""
+        if self.services.oauth is None:
+            self.services.oauth = OAuthService()
+        return self.services.oauth
+
     @contextmanager
     def _quiet(self) -> Iterator[None]:
         """Programmatic changes: do not treat them as user edits."""
@@ -467,8 +648,18 @@ class SettingsScreen(Screen[None]):
             from_address=self._input("smtp-from-address").value if from_shown else "",
             verify_tls=not self._checked("no-verify"),
             ca_file=self._input("smtp-ca-file").value,
+            auth=str(self._select_value("smtp-auth")),
         )
         data["http"].update(url=self._input("http-url").value)
+        # Pasted from a portal, these often carry a stray space at either end.
+        data["oauth"].update(
+            provider=str(self._select_value("oauth-provider")),
+            tenant=self._input("oauth-tenant").value.strip(),
+            client_id=self._input("oauth-client-id").value.strip(),
+            device_authorization_url=self._input("oauth-device-url").value.strip(),
+            token_url=self._input("oauth-token-url").value.strip(),
+            scope=self._input("oauth-scope").value.strip(),
+        )
         return data
 
     def collect(self) -> tuple[Settings | None, list[tuple[str, str]]]:
@@ -519,14 +710,24 @@ class SettingsScreen(Screen[None]):
             self.query_one("#reply-enabled", Checkbox).value = bool(settings.reply_to)
             self._input("reply-to").value = settings.reply_to
             self.query_one("#no-verify", Checkbox).value = not smtp.verify_tls
-            self.query_one("#advanced", Checkbox).value = bool(smtp.ca_file) or (
-                settings.timeout != 20
+            oauth = settings.oauth
+            generic = smtp.auth is AuthMethod.OAUTH2 and oauth.provider is OAuthProvider.GENERIC
+            self.query_one("#advanced", Checkbox).value = (
+                bool(smtp.ca_file) or (settings.timeout != 20) or generic
             )
             self._input("smtp-ca-file").value = smtp.ca_file
             self._input("timeout").value = f"{settings.timeout:g}"
+            self.query_one("#smtp-auth", Select).value = smtp.auth
+            self.query_one("#oauth-provider", Select).value = oauth.provider
+            self._input("oauth-tenant").value = oauth.tenant
+            self._input("oauth-client-id").value = oauth.client_id
+            self._input("oauth-device-url").value = oauth.device_authorization_url
+            self._input("oauth-token-url").value = oauth.token_url
+            self._input("oauth-scope").value = oauth.scope
             if password is not None:
                 self._input("password").value = password
         self._refusal = ""
+        self._status_key = None
         self.touched = set(FIELD_WIDGETS) if show_errors else set()
         self._refresh()
 
@@ -561,6 +762,17 @@ class SettingsScreen(Screen[None]):
         )
         self.query_one("#f-smtp-from-address").display = from_shown
         self.query_one("#f-copy-to").display = self._checked("copy-enabled")
+        oauth_mode = self.oauth_chosen
+        for widget in self.query(".oauth"):
+            widget.display = oauth_mode
+        generic = self._select_value("oauth-provider") == OAuthProvider.GENERIC
+        self.query_one("#f-oauth-tenant").display = oauth_mode and not generic
+        for widget_id in GENERIC_OAUTH_WIDGETS:
+            self.query_one(f"#f-{widget_id}").display = oauth_mode and generic and advanced
+        password_shown = not oauth_mode
+        if self.query_one("#f-password").display != password_shown:
+            self.query_one("#f-password").display = password_shown
+            self.refresh_bindings()
         self.query_one("#f-reply-to").display = not smtp_mode or self._checked("reply-enabled")
         self._set_text(
             "#reply-to-label",
@@ -568,8 +780,8 @@ class SettingsScreen(Screen[None]):
         )
         if not smtp_mode:
             password_label = "Relay key (only if the relay needs one)"
-        elif self._base.smtp.auth is AuthMethod.OAUTH2:
-            # OAuth2 is set in the settings file and signed in with `smtpdesk oauth login`.
+        elif oauth_mode:
+            # The field is hidden then; the label still says why if it is ever shown.
             password_label = "Password (not used: OAuth2 sign-in, see 'smtpdesk oauth status')"
         else:
             password_label = "Password"
@@ -580,7 +792,7 @@ class SettingsScreen(Screen[None]):
             username_input.placeholder = preset.username_hint
         self._refresh_warnings()
         self._refresh_guidance()
-        self.validate()
+        self._refresh_oauth_status(self.validate())
 
     def _refresh_warnings(self) -> None:
         # Notices hide themselves when empty (a CSS class): they are never given
@@ -594,6 +806,10 @@ class SettingsScreen(Screen[None]):
         if smtp_mode and security == Security.NONE:
             warnings.append(NO_SECURITY_WARNING)
         self.query_one("#security-warning", Notice).say("\n".join(warnings))
+        suggestion = OAUTH_SUGGESTIONS.get(self.preset_key, "")
+        self.query_one("#auth-notice", Notice).say(
+            suggestion if smtp_mode and self.auth_method is AuthMethod.PASSWORD else ""
+        )
         verify_notice = self.query_one("#verify-warning", Notice)
         if smtp_mode and self._refusal:
             verify_notice.say(self._refusal, "error")
@@ -721,6 +937,24 @@ class SettingsScreen(Screen[None]):
         self._follow_preset()
         self._refresh()
 
+    @on(Select.Changed, "#smtp-auth")
+    def _auth_changed(self, event: Select.Changed) -> None:
+        if not self._edited(event.select, event.value, event.select.value):
+            return
+        self.touched.add("smtp.auth")
+        self._refresh()
+
+    @on(Select.Changed, "#oauth-provider")
+    def _provider_changed(self, event: Select.Changed) -> None:
+        if not self._edited(event.select, event.value, event.select.value):
+            return
+        self.touched.add("oauth.provider")
+        if event.value == OAuthProvider.GENERIC and not self._checked("advanced"):
+            # The generic provider's URLs and scope live under "advanced": show them.
+            with self._quiet():
+                self.query_one("#advanced", Checkbox).value = True
+        self._refresh()
+
     @on(Input.Changed)
     def _input_changed(self, event: Input.Changed) -> None:
         widget_id = event.input.id or ""
@@ -777,6 +1011,10 @@ class SettingsScreen(Screen[None]):
     def _toggle_pressed(self) -> None:
         self.action_toggle_password()
 
+    @on(Button.Pressed, "#oauth-sign-in")
+    def _sign_in_pressed(self) -> None:
+        self.action_sign_in()
+
     @on(Button.Pressed, "#test-button")
     def _test_pressed(self) -> None:
         self.action_test()
@@ -793,6 +1031,8 @@ class SettingsScreen(Screen[None]):
             return self.sending
         if action == "test" and self.sending:
             return None
+        if action == "toggle_password" and self._mounted and self.oauth_chosen:
+            return False  # no password field with an OAuth2 sign-in
         return True
 
     def watch_sending(self, sending: bool) -> None:
@@ -806,6 +1046,87 @@ class SettingsScreen(Screen[None]):
         self.query_one("#password-toggle", Button).label = (
             "Show" if field_widget.password else "Hide"
         )
+
+    # ------------------------------------------------------------------ OAuth2
+
+    def action_sign_in(self) -> None:
+        """Open the OAuth2 sign-in dialog for the settings in the form."""
+        if not self.oauth_chosen:
+            return
+        settings = self.validate(show_all=True)
+        if settings is None:
+            self._invalid()
+            return
+        key = self._oauth_key(settings)
+
+        def signed_in(status: OAuthStatus | None) -> None:
+            if status is None:
+                return
+            if status.signed_in:
+                self.query_one("#status", Notice).say(
+                    f"Signed in with OAuth2 as {status.account}. Test the settings next.",
+                    "success",
+                )
+            if self._status_key == key:
+                self._show_oauth_status(status, key)
+            else:  # the form changed while the dialog was open: ask again
+                self._status_key = None
+                self._refresh_oauth_status(self.validate())
+
+        self.app.push_screen(OAuthSignInScreen(settings, self.oauth), signed_in)
+
+    @staticmethod
+    def _oauth_key(settings: Settings) -> tuple[str, ...]:
+        """What the sign-in status depends on (the keyring entry and the registration)."""
+        oauth = settings.oauth
+        return (
+            settings.smtp.username,
+            settings.smtp.host,
+            oauth.provider.value,
+            oauth.tenant,
+            oauth.client_id,
+            oauth.device_authorization_url,
+            oauth.token_url,
+            oauth.scope,
+        )
+
+    def _refresh_oauth_status(self, settings: Settings | None) -> None:
+        """Ask the service for the sign-in status when what it depends on changed."""
+        line = self.query_one("#oauth-status", Static)
+        if not self.oauth_chosen:
+            self._status_key = None
+            return
+        if settings is None:
+            self._status_key = None
+            self.oauth_status = None
+            self._set_status_line("Sign-in status: once the fields are complete (see red).")
+            return
+        key = self._oauth_key(settings)
+        if key == self._status_key:
+            return
+        self._status_key = key
+        self.oauth_status = None
+        line.set_class(False, "-signed-in")
+        self._set_status_line("Checking the sign-in…")
+        self._status_worker(settings, key)
+
+    def _set_status_line(self, text: str) -> None:
+        line = self.query_one("#oauth-status", Static)
+        if str(line.content) != text:
+            line.update(text)
+
+    @work(thread=True, exclusive=True, group="oauth-status", exit_on_error=False)
+    def _status_worker(self, settings: Settings, key: tuple[str, ...]) -> None:
+        status = self.oauth.status(settings)  # blocking: a keyring call
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._show_oauth_status, status, key)
+
+    def _show_oauth_status(self, status: OAuthStatus, key: tuple[str, ...]) -> None:
+        if key != self._status_key:
+            return  # an answer for settings the form no longer holds
+        self.oauth_status = status
+        self._set_status_line(oauth_status_text(status))
+        self.query_one("#oauth-status", Static).set_class(status.signed_in, "-signed-in")
 
     def _invalid(self) -> None:
         self.validate(show_all=True)
@@ -865,10 +1186,17 @@ class SettingsScreen(Screen[None]):
         status.say(f"Testing: sending to {recipient} … (Escape cancels)")
         log.scroll_visible()
         try:
-            secret = typed or await self._stored_password(settings)
-            outcome = await self.services.run_test(
-                settings, secret, on_event=self._on_event, to=recipient
-            )
+            source = token_source(settings, self.oauth)
+            if source is not None:
+                # XOAUTH2: the access token comes from the sign-in; no password lookup.
+                outcome = await self.services.run_test(
+                    settings, None, on_event=self._on_event, to=recipient, token_source=source
+                )
+            else:
+                secret = typed or await self._stored_password(settings)
+                outcome = await self.services.run_test(
+                    settings, secret, on_event=self._on_event, to=recipient
+                )
         except asyncio.CancelledError:
             self._write("== cancelled (Escape): connection closed")
             status.say("Test cancelled.", "warning")
@@ -887,6 +1215,9 @@ class SettingsScreen(Screen[None]):
             self._tested = (settings, _digest(typed))
             if not self.services.demo:
                 self._record_success(settings)
+            if source is not None:
+                self._status_key = None  # the token's new expiry
+                self._refresh_oauth_status(self.validate())
         elif outcome.failure is not None:
             failure = outcome.failure
             step = failure.step.value.upper()
@@ -965,9 +1296,13 @@ class SettingsScreen(Screen[None]):
             return
         self._save_checked(settings)
 
+    def _password_to_store(self, settings: Settings) -> str:
+        """The typed password to keep in the keyring: none with an OAuth2 sign-in."""
+        return "" if uses_oauth(settings) else self.password
+
     def _save_checked(self, settings: Settings) -> None:
         if self.is_verified(settings):
-            self._save_worker(settings, self.password)
+            self._save_worker(settings, self._password_to_store(settings))
             return
         tested_before = self._tested is not None or (
             not self.services.demo and verified.last_success() is not None
@@ -980,7 +1315,7 @@ class SettingsScreen(Screen[None]):
 
         def answer(choice: str | None) -> None:
             if choice == "save":
-                self._save_worker(settings, self.password)
+                self._save_worker(settings, self._password_to_store(settings))
             elif choice == "test":
                 self.action_test()
 
@@ -1041,4 +1376,4 @@ class SettingsScreen(Screen[None]):
         self.notify(summary, severity=severity, markup=False)  # type: ignore[arg-type]
 
 
-__all__ = ["RunTest", "ScreenServices", "SettingsScreen"]
+__all__ = ["RunTest", "ScreenServices", "SettingsScreen", "oauth_status_text"]

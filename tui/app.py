@@ -31,6 +31,7 @@ from screens.settings import RunTest, ScreenServices, SettingsScreen
 from transports.presets import PRESETS
 from transports.settings import Settings
 from transports.testsend import run_test as engine_run_test
+from tui.oauth import OAuthService
 from tui.sandbox import Sandbox
 from tui.store import SettingsStore
 
@@ -76,6 +77,13 @@ class SmtpDeskApp(App[int]):
         """What the Documents, Email and Sent screens use."""
         if services.demo:
             self.document_services.secret = self._sandbox_secret
+
+    @property
+    def oauth(self) -> OAuthService:
+        """The app's one OAuth2 service: sign-in, status and access tokens for every send."""
+        if self.services.oauth is None:
+            self.services.oauth = OAuthService()
+        return self.services.oauth
 
     def get_default_screen(self) -> Screen[Any]:
         return SettingsScreen(self.services)
@@ -137,9 +145,16 @@ class SmtpDeskApp(App[int]):
             screen.action_test,
         )
         yield SystemCommand("Save settings", "Save (Update) the settings", screen.action_save)
-        yield SystemCommand(
-            "Show/Hide password", "Reveal or mask the password", screen.action_toggle_password
-        )
+        if screen.ready and screen.oauth_chosen:
+            yield SystemCommand(
+                "Sign in (OAuth2)",
+                "Sign in with a code on any device (Office 365 / Outlook) for this mailbox",
+                screen.action_sign_in,
+            )
+        else:
+            yield SystemCommand(
+                "Show/Hide password", "Reveal or mask the password", screen.action_toggle_password
+            )
         for key, preset in PRESETS.items():
             yield SystemCommand(
                 f"Preset: {preset.label}",
@@ -158,6 +173,7 @@ def make_app(
     cursor_blink: bool = True,
     animations: bool = True,
     theme: str | None = None,
+    oauth: OAuthService | None = None,
 ) -> SmtpDeskApp:
     """Build the app. Tests pass ``run_test`` (a fake engine), ``cursor_blink=False``
     and ``animations=False`` for stable snapshots.
@@ -171,12 +187,15 @@ def make_app(
         cursor_blink: off for snapshots.
         animations: off for snapshots.
         theme: a Textual theme name, fixed in snapshots.
+        oauth: the app's one OAuth2 service (tests inject one with a fake authority);
+            a default ``OAuthService()`` otherwise.
     """
     services = ScreenServices(
         store=SettingsStore(config_path),
         run_test=run_test or engine_run_test,
         demo=demo,
         cursor_blink=cursor_blink,
+        oauth=oauth or OAuthService(),
     )
     folder = (demo_folder or config_path.parent / "sandbox") if demo else None
     app = SmtpDeskApp(services, demo_folder=folder, documents_dir=documents_dir)

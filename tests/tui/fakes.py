@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Sequence
 
 from screens.settings import RunTest
-from transports.base import SendResult
+from transports.base import SendResult, TokenSource
 from transports.errors import FailureClass, SendFailure
 from transports.events import Direction, EventSink, Step, TranscriptEvent
 from transports.hints import hints_for
@@ -79,6 +79,8 @@ class FakeEngine:
         self.hang = hang
         """Never finish after the events (to test cancelling)."""
         self.calls: list[tuple[Settings, str | None, str | None]] = []
+        self.token_sources: list[TokenSource | None] = []
+        """The OAuth2 token source of each call (None: a password login)."""
 
     async def __call__(
         self,
@@ -87,8 +89,10 @@ class FakeEngine:
         *,
         on_event: EventSink,
         to: str | None = None,
+        token_source: TokenSource | None = None,
     ) -> TestOutcome:
         self.calls.append((settings, secret, to))
+        self.token_sources.append(token_source)
         for event in self.events:
             on_event(event)
             await asyncio.sleep(0)
