@@ -7,14 +7,26 @@ as a business server on an internal network needs them.
 
 from __future__ import annotations
 
-import email_validator
+import contextlib
+import functools
 
-# email-validator rejects special-use domains by default. Its README documents
-# SPECIAL_USE_DOMAIN_NAMES as the list to edit; the three names below are the
-# ones internal mail systems really use. "invalid", "onion" and "arpa" stay out.
-for _name in ("local", "localhost", "test"):
-    if _name in email_validator.SPECIAL_USE_DOMAIN_NAMES:
-        email_validator.SPECIAL_USE_DOMAIN_NAMES.remove(_name)
+
+@functools.cache
+def _validator() -> None:
+    """Import email-validator on the first address checked (about 25 ms that
+    ``smtpdesk --help`` or ``show`` without addresses need not pay) and allow the
+    internal domains.
+
+    email-validator rejects special-use domains by default. Its README documents
+    SPECIAL_USE_DOMAIN_NAMES as the list to edit; the three names below are the
+    ones internal mail systems really use. "invalid", "onion" and "arpa" stay out.
+    """
+    import email_validator
+
+    for name in ("local", "localhost", "test"):
+        with contextlib.suppress(ValueError):  # two threads may race here on first use
+            email_validator.SPECIAL_USE_DOMAIN_NAMES.remove(name)
+
 
 _CONTROL = {chr(c) for c in range(0x20)} | {"\x7f"} | {chr(c) for c in range(0x80, 0xA0)}
 """C0, DEL and C1 controls. C1 includes U+0085 (NEL), which the ``email`` package
@@ -89,6 +101,9 @@ def normalize_address(value: str) -> str:
         raise AddressError("must not start or end with spaces")
     if not value:
         raise AddressError("is empty")
+    _validator()
+    import email_validator
+
     try:
         result = email_validator.validate_email(
             value,

@@ -35,7 +35,6 @@ parser to the subparsers and sets ``handler``.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import os
@@ -225,6 +224,8 @@ def _event_printer(ctx: Context) -> Callable[[TranscriptEvent], None]:
 
 def _run_async(ctx: Context, coroutine: Coroutine[Any, Any, int]) -> int:
     """Run a command's coroutine; Ctrl+C → "cancelled", exit 130, no traceback."""
+    import asyncio  # here, not at the top: `show` and `--help` never need it
+
     try:
         return asyncio.run(coroutine)
     except KeyboardInterrupt:
@@ -298,6 +299,30 @@ def _version() -> str:
         return "unknown"
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: looks the version up only when asked (``importlib.metadata``
+    costs tens of milliseconds at every start otherwise)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS) -> None:
+        super().__init__(
+            option_strings,
+            dest=dest,
+            default=argparse.SUPPRESS,
+            nargs=0,
+            help="show program's version number and exit",
+        )
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        parser._print_message(f"smtpdesk {_version()}\n", sys.stdout)
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every registered subcommand."""
     parser = argparse.ArgumentParser(
@@ -306,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 success, 1 send or test failed, 2 usage or configuration "
         "error, 130 cancelled. Without a command, smtpdesk opens the terminal UI.",
     )
-    parser.add_argument("--version", action="version", version=f"smtpdesk {_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     parser.add_argument(
         "--config",
         metavar="PATH",
@@ -1610,6 +1635,8 @@ def run_sandbox_command(ctx: Context) -> int:
         if not 0 <= value <= 65535:
             raise CliError(f"--{option.replace('_', '-')}: must be between 0 and 65535")
     folder = Path(ctx.args.folder) if ctx.args.folder else data_dir() / "sandbox"
+    import asyncio
+
     try:
         return asyncio.run(_sandbox(ctx, folder))
     except KeyboardInterrupt:
@@ -1618,6 +1645,8 @@ def run_sandbox_command(ctx: Context) -> int:
 
 
 async def _sandbox(ctx: Context, folder: Path) -> int:
+    import asyncio
+
     from tui.sandbox import Sandbox, describe_message, describe_sandbox
     from tui.store import dump_settings
 

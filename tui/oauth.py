@@ -63,7 +63,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from transports.settings import OAuthProvider, Settings
-from tui.secrets import SERVICE
+from tui.secrets import SERVICE, load_keyring
 
 __all__ = [
     "DEVICE_CODE_GRANT",
@@ -811,7 +811,7 @@ class OAuthService:
 
     def _probe_keyring(self, settings: Settings) -> None:
         """Raise ``NO_KEYRING`` when the sign-in could not be stored."""
-        import keyring
+        keyring = load_keyring()
 
         try:
             keyring.get_password(SERVICE, keyring_user(settings))
@@ -819,7 +819,7 @@ class OAuthService:
             raise _no_keyring(exc) from None
 
     def _read_keyring(self, settings: Settings) -> _Grant | None:
-        import keyring
+        keyring = load_keyring()
 
         try:
             text = keyring.get_password(SERVICE, keyring_user(settings))
@@ -828,7 +828,7 @@ class OAuthService:
         return None if text is None else _Grant.loads(str(text))
 
     def _save(self, settings: Settings, grant: _Grant) -> None:
-        import keyring
+        keyring = load_keyring()
 
         try:
             keyring.set_password(SERVICE, keyring_user(settings), grant.dumps())
@@ -930,7 +930,7 @@ class OAuthService:
         Raises:
             OAuthError: ``NO_KEYRING``.
         """
-        import keyring
+        keyring = load_keyring()
         from keyring.errors import PasswordDeleteError
 
         self.forget_access_token(settings)

@@ -31,8 +31,10 @@ import selectors
 import shlex
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -110,10 +112,29 @@ def _keyring_failure(exc: BaseException, secret: str | None = None) -> KeyringUn
     return KeyringUnavailable(f"{NO_KEYRING_HELP}\n(keyring said: {type(exc).__name__}: {detail})")
 
 
-def _keyring_entry_exists(settings: Settings) -> bool:
-    """Whether the keyring holds an entry; ``SecretsError`` when it cannot be used."""
+def load_keyring() -> ModuleType:
+    """The ``keyring`` module, imported on first use.
+
+    keyring picks its backend by importing every backend it ships; its macOS
+    backend's module runs ``ctypes.util.find_library`` at import, which on Linux
+    spawns ``ldconfig`` and ``gcc`` (60-100 ms of every ``smtpdesk show``) only
+    for the backend to declare itself unusable ("macOS required"). Off macOS that
+    module is marked as missing (``sys.modules[name] = None``, the import
+    system's documented way), which keyring already handles (``except Exception``
+    around the import): the chosen backend and keyring's own configuration
+    (``PYTHON_KEYRING_BACKEND``, ``keyringrc.cfg``) are unchanged.
+    """
+    if sys.platform != "darwin":
+        # typeshed types the values as modules; None is valid (importlib docs).
+        sys.modules.setdefault("keyring.backends.macOS.api", None)  # type: ignore[arg-type]
     import keyring
 
+    return keyring
+
+
+def _keyring_entry_exists(settings: Settings) -> bool:
+    """Whether the keyring holds an entry; ``SecretsError`` when it cannot be used."""
+    keyring = load_keyring()
     try:
         return keyring.get_password(SERVICE, keyring_user(settings)) is not None
     except Exception as exc:  # any backend failure: NoKeyringError, locked, D-Bus
@@ -263,7 +284,7 @@ def get_password(settings: Settings, *, command_timeout: float = 10) -> str | No
     command = _command(settings)
     if command:
         return _run_password_command(command, command_timeout)
-    import keyring
+    keyring = load_keyring()
 
     try:
         password = keyring.get_password(SERVICE, keyring_user(settings))
@@ -288,7 +309,7 @@ def set_password(settings: Settings, password: str) -> None:
             "set the host (and username) in the settings first: the keyring entry is "
             "named after them"
         )
-    import keyring
+    keyring = load_keyring()
 
     try:
         keyring.set_password(SERVICE, keyring_user(settings), password)
@@ -302,7 +323,7 @@ def clear_password(settings: Settings) -> None:
     Raises:
         SecretsError: no usable keyring (``NO_KEYRING_HELP``).
     """
-    import keyring
+    keyring = load_keyring()
     from keyring.errors import PasswordDeleteError
 
     try:

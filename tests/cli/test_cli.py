@@ -686,6 +686,38 @@ def test_cli_imports_no_textual_nor_heavy_libraries(args: list[str]) -> None:
     assert not heavy
 
 
+START_ONLY = {"asyncio", "importlib.metadata", "email_validator", "keyring"}
+"""Modules the start of the CLI does without (issue 8: a start within 1.5× of
+``import pydantic, tomllib``): each costs 25-100 ms and only some commands need it."""
+
+
+def _imported(*args: str, env: dict[str, str]) -> set[str]:
+    import subprocess
+
+    run = subprocess.run(
+        [sys.executable, "-X", "importtime", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    return {line.rsplit("|", 1)[-1].strip() for line in run.stderr.splitlines() if "|" in line}
+
+
+@pytest.mark.parametrize("args", [["-c", "import tui.cli"], ["-m", "tui", "--help"]])
+def test_cli_start_imports_nothing_it_does_not_need(args: list[str]) -> None:
+    """asyncio, the package metadata (``--version`` only), email-validator (the first
+    address checked) and keyring are imported when used, not at start."""
+    assert not _imported(*args, env=cli_env()) & START_ONLY
+
+
+def test_version_looks_the_metadata_up_only_when_asked() -> None:
+    """``--version`` still prints the installed version (read on demand)."""
+    assert "importlib.metadata" in _imported("-m", "tui", "--version", env=cli_env())
+
+
 def test_demo_without_the_tui_streams_the_test(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

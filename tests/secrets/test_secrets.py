@@ -297,3 +297,34 @@ def test_keyring_configuration_is_honoured_in_a_fresh_process(tmp_path: Path) ->
     }
     out = subprocess.run([PY, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
     assert out.stdout.strip() == "got from-file-backend", out.stderr
+
+
+@pytest.mark.skipif(sys.platform == "darwin", reason="the macOS backend is kept on macOS")
+def test_keyring_loads_without_the_macos_backends_library_probe() -> None:
+    """``load_keyring`` off macOS: the macOS backend is loaded by keyring's discovery
+    without its ``find_library`` probe (ldconfig and gcc subprocesses), and it is
+    still not viable, as it never is off macOS; the other backends are untouched."""
+    code = (
+        "import sys\n"
+        "from tui.secrets import load_keyring\n"
+        "keyring = load_keyring()\n"
+        "from keyring.backends import SecretService, macOS\n"
+        "try:\n"
+        "    macOS.Keyring.priority\n"
+        "except RuntimeError as exc:\n"
+        "    print('not viable:', exc)\n"
+        "print('ctypes.util' in sys.modules, SecretService.Keyring.__module__)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == [
+        "not viable: macOS required",
+        "False keyring.backends.SecretService",
+    ]
