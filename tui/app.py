@@ -73,6 +73,7 @@ class SmtpDeskApp(App[int]):
             documents_dir=documents_dir,
             typed_password=self._typed_password,
             cursor_blink=services.cursor_blink,
+            oauth=self.oauth,  # one OAuth2 service per app: the form's sign-in serves every send
         )
         """What the Documents, Email and Sent screens use."""
         if services.demo:

@@ -393,3 +393,15 @@ async def test_a_sign_in_cancelled_in_the_dialog_changes_nothing(
         await wait_for(lambda: isinstance(app.screen, SettingsScreen), pilot)
         assert status_line(app) == "Not signed in on this machine"
         assert not memory_keyring.entries
+
+
+async def test_one_oauth_service_serves_the_form_and_the_document_sends(
+    config_path: Path,
+) -> None:
+    service = OAuthService(trust_env=False)
+    app = fake_app(config_path, service)
+    async with app.run_test(size=SIZE):
+        screen = screen_of(app)
+        # A sign-in from the form is the one the Email dialog and batches use.
+        assert app.oauth is service and screen.oauth is service
+        assert app.document_services.oauth is service
