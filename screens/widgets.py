@@ -14,6 +14,8 @@ from typing import Any, ClassVar
 from textual.actions import SkipAction
 from textual.widgets import Input, Static
 
+from tui.terminal import neutralise_lines
+
 
 class PasswordInput(Input):
     """A masked Input whose value cannot be copied or cut while masked."""
@@ -65,6 +67,7 @@ class FieldError(Static):
 
     def show_message(self, message: str) -> None:
         """Show ``message`` (or hide the label when it is empty)."""
+        message = neutralise_lines(message)
         if message == self.message:
             return
         self.message = message
@@ -94,6 +97,7 @@ class Notice(Static):
 
     def say(self, text: str, kind: str = "warning") -> None:
         """Show ``text`` styled as ``kind`` (warning, error, success, info); '' hides."""
+        text = neutralise_lines(text)  # may quote a server's reply or a command's stderr
         if text == self.text and (not text or self.has_class(f"-{kind}")):
             return
         self.text = text
@@ -114,6 +118,9 @@ class HintsPanel(Static):
 
     def show_hints(self, title: str, hints: tuple[str, ...]) -> None:
         """Show a failure's title and its hints, one bullet each (a hint may span lines)."""
+        # The title carries the server's reply: neutralised, so a hostile server
+        # cannot drive the terminal (Rich keeps ESC in plain text).
+        title = neutralise_lines(title)
         self.failure_title = title
         self.hints = hints
         lines = [title] if title else []

@@ -30,3 +30,8 @@ def _escape(match: re.Match[str]) -> str:
 def neutralise(text: str) -> str:
     """``text`` with control and bidi characters shown as visible escapes."""
     return _UNSAFE.sub(_escape, text)
+
+
+def neutralise_lines(text: str) -> str:
+    """Like ``neutralise``, but line breaks (``\\n``) are kept: for multi-line panels."""
+    return "\n".join(neutralise(line) for line in text.split("\n"))

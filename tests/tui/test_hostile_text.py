@@ -1,0 +1,42 @@
+"""Server text shown in panels cannot drive the terminal (issue 7).
+
+Rich keeps ESC in plain text, so a reply such as an OSC 52 clipboard write or a
+CSI sequence would reach the sysadmin's terminal from a Static; the widgets that
+show server text escape control characters but keep line breaks.
+"""
+
+from __future__ import annotations
+
+from textual.app import App, ComposeResult
+
+from screens.widgets import FieldError, HintsPanel, Notice
+
+HOSTILE = "535 \x1b]52;c;cm0gLXJmIH4=\x07 \x1b[2J\x9b31m [bold red]x[/] \u202eevil"
+
+
+class _Panels(App[None]):
+    def compose(self) -> ComposeResult:
+        yield HintsPanel(id="hints")
+        yield Notice(id="notice")
+        yield FieldError("smtp.host", id="field")
+
+
+def _rendered(widget: HintsPanel | Notice | FieldError) -> str:
+    return str(widget.render())
+
+
+async def test_panels_escape_control_characters_and_keep_markup_literal() -> None:
+    app = _Panels()
+    async with app.run_test() as pilot:
+        hints = app.query_one(HintsPanel)
+        hints.show_hints(f"Authentication failed: {HOSTILE}", ("first hint\nsecond line",))
+        app.query_one(Notice).say(f"Test failed\n{HOSTILE}", "error")
+        app.query_one(FieldError).show_message(HOSTILE)
+        await pilot.pause()
+        for widget in (hints, app.query_one(Notice), app.query_one(FieldError)):
+            text = _rendered(widget)
+            assert not any(c in text for c in "\x1b\x07\x9b\u202e"), repr(text)
+            assert "\\x1b]52;c;" in text  # shown, visibly escaped
+            assert "[bold red]x[/]" in text  # markup shown literally
+        assert "first hint\n  second line" in _rendered(hints)  # line breaks kept
+        assert "Test failed\n535" in _rendered(app.query_one(Notice))
