@@ -40,7 +40,7 @@ from textual.worker import Worker, WorkerState
 
 from screens.email import DocumentServices, EmailScreen, result_words
 from screens.sent import SentScreen
-from screens.widgets import HintsPanel, Notice
+from screens.widgets import HintsPanel, Notice, cell
 from transports.events import TranscriptEvent
 from transports.settings import Settings
 from tui import paths, secrets
@@ -303,7 +303,7 @@ class DocumentsScreen(Screen[None]):
         docs = self.documents()
         self.marked = [doc_id for doc_id in self.marked if library and doc_id in library.documents]
         for doc in docs:
-            table.add_row(*self._cells(doc), key=doc.id)
+            table.add_row(*(cell(value) for value in self._cells(doc)), key=doc.id)
         if highlighted is not None and library is not None and highlighted in library.documents:
             table.move_cursor(row=table.get_row_index(highlighted))
         self.sub_title = f"documents: {display_path(loaded.folder)}" if library else "documents"
@@ -354,7 +354,7 @@ class DocumentsScreen(Screen[None]):
     def _set_cell(self, doc_id: str, column: str, value: str) -> None:
         table = self.query_one("#documents", DataTable)
         if doc_id in table.rows:
-            table.update_cell(doc_id, column, value, update_width=False)
+            table.update_cell(doc_id, column, cell(value), update_width=False)
 
     @on(DataTable.RowHighlighted, "#documents")
     def _row_highlighted(self) -> None:

@@ -20,7 +20,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Select, Static
 
-from screens.widgets import Notice
+from screens.widgets import Notice, cell
 from tui.sendlog import EntryState, LogEntry, SendLog, SendLogError, default_log_path
 
 ALL = ""
@@ -160,15 +160,15 @@ class SentScreen(Screen[None]):
         table = self.query_one("#sent", DataTable)
         table.clear()
         for entry in entries:
-            table.add_row(
+            values = (
                 entry_time(entry),
                 STATE_LABELS[entry.state],
                 entry.document_id or "-",
                 ", ".join(entry.recipients),
                 entry.subject,
                 entry.reply or entry.failure,
-                key=str(entry.id),
             )
+            table.add_row(*(cell(value) for value in values), key=str(entry.id))
         self._show_details()
 
     @on(Select.Changed)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual.actions import SkipAction
 from textual.widgets import Input, Static
 
-from tui.terminal import neutralise_lines
+from tui.terminal import neutralise, neutralise_lines
 
 
 class PasswordInput(Input):
@@ -133,3 +134,13 @@ class HintsPanel(Static):
     def text(self) -> str:
         """The panel's plain text."""
         return "\n".join([self.failure_title, *self.hints]) if self.failure_title else ""
+
+
+def cell(value: str) -> Text:
+    """A DataTable cell shown as plain text.
+
+    DataTable parses ``str`` cells as markup: a contact called "ACME [Ltd]" or a
+    server reply with ``[bold]`` would be restyled, and a stray ``[/x]`` raises.
+    Control characters are escaped as everywhere else.
+    """
+    return Text(neutralise(value), no_wrap=True, end="")

@@ -40,3 +40,29 @@ async def test_panels_escape_control_characters_and_keep_markup_literal() -> Non
             assert "[bold red]x[/]" in text  # markup shown literally
         assert "first hint\n  second line" in _rendered(hints)  # line breaks kept
         assert "Test failed\n535" in _rendered(app.query_one(Notice))
+
+
+class _Table(App[None]):
+    def compose(self) -> ComposeResult:
+        from textual.widgets import DataTable
+
+        yield DataTable()
+
+
+async def test_table_cells_are_plain_text() -> None:
+    """A name like "ACME [Ltd]" or a reply with "[/x]" is shown as typed, never parsed."""
+    from textual.widgets import DataTable
+
+    from screens.widgets import cell
+
+    app = _Table()
+    async with app.run_test() as pilot:
+        table = app.query_one(DataTable)
+        table.add_columns("name", "reply")
+        table.add_row(cell("ACME [Ltd] [/x]"), cell("550 [bold red]no[/] \x1b[2J"), key="r")
+        await pilot.pause()
+        name, reply = (str(value) for value in table.get_row("r"))
+        assert name == "ACME [Ltd] [/x]"
+        assert reply == "550 [bold red]no[/] \\x1b[2J"
+        rendered = "".join(str(line.text) for line in table.render_lines(table.region))
+        assert "\x1b" not in rendered
