@@ -66,6 +66,10 @@ TransportFactory = Callable[[Settings, str | None, EventSink], Transport]
 DeliveryCheck = Callable[[str], bool | None | Awaitable[bool | None]]
 """Given a Message-ID: True if delivered, False if not, None if it cannot tell."""
 
+LOOKAHEAD = 1
+"""Messages built ahead of the one being sent (its PDF rendered in a thread during
+the send): rendering overlaps sending, and memory stays flat whatever the size."""
+
 _AMBIGUOUS_CLASSES = {FailureClass.DISCONNECTED, FailureClass.TIMEOUT, FailureClass.CANCELLED}
 _AMBIGUOUS_STEPS = {Step.DATA, Step.RESPONSE, Step.DONE}
 _CONNECTION_LOST = {
@@ -247,6 +251,7 @@ class _Run:
         self.seq = itertools.count()
         self.cancelled = False
         self.current: str | None = None
+        self.prefetched: dict[int, asyncio.Future[Outgoing]] = {}
 
     # -- reporting --------------------------------------------------------------
 
@@ -310,6 +315,8 @@ class _Run:
         except BaseException:
             self._drop_transport()
             raise
+        finally:
+            await self._drop_prefetched()
         if self.transport is not None:
             await self.transport.close()
             self.transport = None
@@ -351,11 +358,40 @@ class _Run:
             self.transport.abort()
             self.transport = None
 
+    def _prefetch(self) -> None:
+        """Start building the next ``LOOKAHEAD`` queued messages (a PDF rendered in a
+        thread) while the current one is sent: rendering and sending overlap, and
+        at most ``LOOKAHEAD`` built messages wait in memory."""
+        for entry_id in itertools.islice(self.ready, LOOKAHEAD):
+            if entry_id in self.prefetched or self.log.message(entry_id) is not None:
+                continue
+            entry = self.log.entry(entry_id)
+            job = self.jobs.get(entry.job_id)
+            if job is None or isinstance(job.message, Outgoing):
+                continue  # nothing to build ahead (or the error is reported in turn)
+            self.prefetched[entry_id] = asyncio.ensure_future(self._build(entry))
+
+    async def _drop_prefetched(self) -> None:
+        """Cancel look-ahead builds the run will not use (cancelled or failed batch)."""
+        tasks = list(self.prefetched.values())
+        self.prefetched.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     async def _outgoing(self, entry: LogEntry) -> Outgoing:
-        """The entry's message: the stored bytes, or built now by its job."""
+        """The entry's message: the stored bytes, or built by its job (ahead of time
+        when ``_prefetch`` started it)."""
+        ahead = self.prefetched.pop(entry.id, None)
+        if ahead is not None:
+            return await ahead
         data = self.log.message(entry.id)
         if data is not None:
             return _stored_outgoing(entry, data)
+        return await self._build(entry)
+
+    async def _build(self, entry: LogEntry) -> Outgoing:
+        """The entry's message, built by its job."""
         job = self.jobs.get(entry.job_id)
         if job is None:
             raise LookupError("the message was never stored and no job was given to build it")
@@ -432,6 +468,7 @@ class _Run:
             return
         entry = self.log.mark_sending(entry_id, outgoing)
         self.tries[entry_id] = self.tries.get(entry_id, 0) + 1
+        self._prefetch()
         try:
             result = await transport.send(outgoing)
         except SendFailure as failure:

@@ -455,3 +455,45 @@ async def test_resume_without_jobs_sends_stored_messages_and_reports_the_rest(
 async def test_resume_of_an_unknown_batch(log: SendLog) -> None:
     with pytest.raises(SendLogError, match="no batch"):
         await resume_batch("nope", SETTINGS, "secret", log=log)
+
+
+async def test_the_next_message_is_built_while_the_current_one_is_sent(log: SendLog) -> None:
+    """Look-ahead of one: job k's message (a PDF rendered in a thread, in real use)
+    is built while job k-1 is being sent, never earlier (memory stays flat)."""
+    server = FakeServer(delay=0.02)
+    seen: dict[str, tuple[int, int]] = {}
+
+    def threaded(subject: str) -> BatchJob:
+        async def build(message_id: str) -> Outgoing:
+            seen[subject] = (len(server.order), len(server.received))  # started, done
+            return await asyncio.to_thread(
+                build_message,
+                SETTINGS,
+                to=["customer@example.test"],
+                subject=subject,
+                body="b",
+                message_id=message_id,
+            )
+
+        return BatchJob(job_id=subject, message=build)
+
+    subjects = [f"INV-{i:02d}" for i in range(1, 6)]
+    report = await run(server, log, [threaded(s) for s in subjects])
+    assert report.ok and server.order == subjects
+    assert seen["INV-01"] == (0, 0)
+    for k, subject in enumerate(subjects[1:], start=2):
+        assert seen[subject] == (k - 1, k - 2), subject
+
+
+async def test_a_failing_look_ahead_build_fails_its_own_job_in_turn(log: SendLog) -> None:
+    async def broken(message_id: str) -> Outgoing:
+        raise ValueError("INV-02.json line 3: total does not add up")
+
+    job_list = jobs(3)
+    job_list[1] = BatchJob(job_id="INV-02", message=broken)
+    server = FakeServer(delay=0.01)
+    report = await run(server, log, job_list)
+    (failed,) = report.failed
+    assert failed.job_id == "INV-02" and failed.failure is not None
+    assert "does not add up" in failed.failure.detail
+    assert server.order == ["INV-01", "INV-03"]
