@@ -1215,9 +1215,6 @@ class SettingsScreen(Screen[None]):
             self._tested = (settings, _digest(typed))
             if not self.services.demo:
                 self._record_success(settings)
-            if source is not None:
-                self._status_key = None  # the token's new expiry
-                self._refresh_oauth_status(self.validate())
         elif outcome.failure is not None:
             failure = outcome.failure
             step = failure.step.value.upper()
@@ -1230,6 +1227,10 @@ class SettingsScreen(Screen[None]):
             box.scroll_visible()
         else:
             status.say("Test cancelled.", "warning")
+        if source is not None:
+            # The sign-in may have changed: a refreshed token, or one no longer accepted.
+            self._status_key = None
+            self._refresh_oauth_status(self.validate())
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """One place for workers that end in an unexpected error (a bug, not a failed send)."""

@@ -405,3 +405,31 @@ async def test_one_oauth_service_serves_the_form_and_the_document_sends(
         # A sign-in from the form is the one the Email dialog and batches use.
         assert app.oauth is service and screen.oauth is service
         assert app.document_services.oauth is service
+
+
+async def test_a_test_send_without_a_sign_in_fails_at_auth_with_sign_in_words(
+    config_path: Path, memory_keyring: MemoryKeyring
+) -> None:
+    settings = Settings.model_validate(
+        {
+            "timeout": 1,
+            "smtp": {"host": "127.0.0.1", "port": 9, "username": MAILBOX, "auth": "oauth2"},
+            "oauth": {"provider": "microsoft", "tenant": TENANT, "client_id": CLIENT_ID},
+        }
+    )
+    write_settings(config_path, settings)
+    service = OAuthService(trust_env=False)
+    app = make_app(config_path=config_path, cursor_blink=False, oauth=service)  # real engine
+    async with app.run_test(size=SIZE) as pilot:
+        screen = screen_of(app)
+        await wait_for(lambda: screen.oauth_status is not None, pilot)
+        screen.start_test(settings, MAILBOX)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        status = str(screen.query_one("#test-status", Notice).render())
+        assert status == "✗ Test failed at step AUTH: Not signed in with OAuth2 on this machine"
+        assert screen.query_one("#hints-box").display
+        lines = list(screen.query_one("#transcript", Log).lines)
+        assert not any("no stored password" in line for line in lines)
+        await wait_for(lambda: status_line(app) == "Not signed in on this machine", pilot)
+    assert not memory_keyring.entries
