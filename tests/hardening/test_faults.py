@@ -381,13 +381,14 @@ async def test_sigkill_during_a_batch_20_times(sandbox: Sandbox, tmp_path: Path)
             cwd=ROOT,
             env=env,
             stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
-        assert child.stdin is not None
+        assert child.stdin is not None and child.stdout is not None
         child.stdin.write(stdin)
         await child.stdin.drain()
         child.stdin.close()
+        assert await asyncio.wait_for(child.stdout.readline(), 30) == b"ready\n"
         if kill_after is not None:
             try:
                 await asyncio.wait_for(child.wait(), kill_after)
@@ -399,7 +400,7 @@ async def test_sigkill_during_a_batch_20_times(sandbox: Sandbox, tmp_path: Path)
 
     kills = 0
     for _ in range(20):
-        code = await run_child(rng.uniform(0.45, 0.75))  # ~0.45 s is spent importing
+        code = await run_child(rng.uniform(0.0, 0.12))  # from "ready": mid-batch
         kills += code == -signal.SIGKILL
         if not log_path.exists():
             continue
