@@ -6,7 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import keyring
 import pytest
+
+from tests.secrets.keyrings import MemoryKeyring
 
 # Fixture modules shared by every test folder (each owned by one area).
 pytest_plugins = ["tests.smtpservers", "tests.sandbox_fixtures"]
@@ -31,3 +34,15 @@ def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
         if name.startswith("SMTPDESK_"):
             monkeypatch.delenv(name)
     yield home
+
+
+@pytest.fixture
+def memory_keyring() -> Iterator[MemoryKeyring]:
+    """A real, dict-backed keyring backend for one test, then the previous one again."""
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    try:
+        yield backend
+    finally:
+        keyring.set_keyring(previous)

@@ -18,10 +18,8 @@ import os
 import socket
 import sys
 import urllib.parse
-from collections.abc import Iterator
 from pathlib import Path
 
-import keyring
 import pytest
 from textual.widgets import Input
 
@@ -63,17 +61,6 @@ def scan_tree(root: Path) -> list[str]:
         if path.is_file() and not path.is_symlink():
             found += hits(path.read_bytes(), str(path))
     return found
-
-
-@pytest.fixture
-def memory_keyring() -> Iterator[MemoryKeyring]:
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    try:
-        yield backend
-    finally:
-        keyring.set_keyring(previous)
 
 
 def closed_port() -> int:

@@ -3,30 +3,16 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
-import keyring
 import pytest
 
 from tests.oauth.fakeauth import FakeAuthority, FakeAuthServer, FakeClock
-from tests.secrets.keyrings import MemoryKeyring
 from tests.smtpservers import Certs
 from transports.settings import Settings
 from tui.oauth import OAuthService
 
 USERNAME = "me@contoso.example"
-
-
-@pytest.fixture
-def memory_keyring() -> Iterator[MemoryKeyring]:
-    """A real in-memory keyring backend for one test, then the previous one again."""
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    try:
-        yield backend
-    finally:
-        keyring.set_keyring(previous)
 
 
 @pytest.fixture

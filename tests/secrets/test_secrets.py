@@ -53,16 +53,6 @@ def py_command(code: str, *args: str) -> list[str]:
 
 
 @pytest.fixture
-def memory_keyring() -> Iterator[MemoryKeyring]:
-    """A real in-memory backend, installed for one test and then restored."""
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
-
-
-@pytest.fixture
 def no_keyring() -> Iterator[None]:
     """The headless case: keyring's fail backend."""
     previous = keyring.get_keyring()

@@ -8,10 +8,8 @@ the countdown reads 15:00.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import keyring
-import pytest
 from textual.pilot import Pilot
 
 from screens.oauth import OAuthSignInScreen
@@ -20,17 +18,6 @@ from tests.oauth.fakeauth import FakeAuthority, FakeClock
 from tests.secrets.keyrings import MemoryKeyring
 
 SnapCompare = Callable[..., bool]
-
-
-@pytest.fixture
-def memory_keyring() -> Iterator[MemoryKeyring]:
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    try:
-        yield backend
-    finally:
-        keyring.set_keyring(previous)
 
 
 async def code_shown(pilot: Pilot[None]) -> None:
