@@ -15,6 +15,13 @@ new ``FPDF``; only the fontTools object, which subsetting mutates, is reopened
 from cached bytes each time (lazily, so it costs little). An FPDF is never
 deep-copied (that breaks subsetting later, FACTS.md).
 
+Subsetting the font to the glyphs a document uses is the other per-document cost
+(fontTools walks all 6,000 glyphs of DejaVu). Its result depends only on the font
+and the set of glyphs, so the subset font file is kept per process (a bounded
+number of them) and handed to fpdf2 again for the next document that uses exactly
+the same glyphs: fpdf2 then subsets a font that is already that subset (cheap) and
+embeds the kept bytes, which are the bytes it produced the first time.
+
 Output is deterministic: pass ``creation_date`` and the same input gives the
 same bytes.
 
@@ -28,6 +35,7 @@ import datetime as dt
 import io
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -38,6 +46,7 @@ from fontTools import ttLib
 from fontTools.ttLib.tables._g_l_y_f import Glyph as _Glyph
 from fpdf import FPDF
 from fpdf.fonts import FontFace, SubsetMap, TTFFont
+from fpdf.output import OutputProducer
 
 from tui.documents import (
     AnyDocument,
@@ -117,6 +126,8 @@ class _FontTemplate:
     """Empty when the font cannot be cloned (CFF outlines, colour or compressed fonts)."""
     glyph_order: tuple[str, ...]
     """The original glyph names: ``data`` has none (its ``post`` table is format 3)."""
+    key: tuple[str, str, int, int]
+    """Which file (path, style, mtime, size): kept subsets are per template."""
     tables: _SharedTables | None = None
     """The big tables of ``data``, decoded once (None when ``data`` is empty)."""
 
@@ -166,6 +177,97 @@ class _GlyphCopies(dict[str, Any]):
         return copy
 
 
+class _DocumentFont(ttLib.TTFont):  # type: ignore[misc]  # fontTools is untyped
+    """A document's own fontTools object; when fpdf2 saves its subset, the file is kept."""
+
+    subset_key: tuple[Any, ...] | None = None
+
+    def save(self, file: Any, reorderTables: bool | None = True) -> None:  # noqa: N803
+        """Write the font (the subset, when fpdf2 calls this) and remember it by its glyphs."""
+        buffer = io.BytesIO()
+        super().save(buffer, reorderTables)
+        data = buffer.getvalue()
+        if self.subset_key is not None:
+            _remember_subset(self.subset_key, _Subset(data, tuple(self.getGlyphOrder())))
+        file.write(data)
+
+
+@dataclass(frozen=True)
+class _Subset:
+    """A subset font file as fpdf2 embedded it, with its glyph names in glyph id order."""
+
+    data: bytes
+    glyph_order: tuple[str, ...]
+
+
+class _SubsetFont(ttLib.TTFont):  # type: ignore[misc]  # fontTools is untyped
+    """A kept subset, handed to fpdf2 in place of the whole font.
+
+    fpdf2 subsets it to the same glyphs (all of them: glyph ids and names stay as
+    they are), then saves it: the kept bytes are written, so the document is the
+    same as if the whole font had been subset again.
+    """
+
+    def __init__(self, subset: _Subset) -> None:
+        super().__init__(
+            io.BytesIO(subset.data), recalcTimestamp=False, recalcBBoxes=False, lazy=True
+        )
+        self.setGlyphOrder(list(subset.glyph_order))
+        self.kept = subset
+
+    def save(self, file: Any, reorderTables: bool | None = True) -> None:  # noqa: N803
+        """The kept bytes, unless subsetting changed the glyphs (then fontTools' own save)."""
+        if tuple(self.getGlyphOrder()) != self.kept.glyph_order:
+            super().save(file, reorderTables)
+            return
+        file.write(self.kept.data)
+
+
+_SUBSETS: OrderedDict[tuple[Any, ...], _Subset] = OrderedDict()
+_SUBSETS_LOCK = threading.Lock()
+_SUBSETS_MAX = 64
+"""Kept subset fonts (each some tens of KB): the most recently used are kept."""
+
+
+def _remember_subset(key: tuple[Any, ...], subset: _Subset) -> None:
+    with _SUBSETS_LOCK:
+        _SUBSETS[key] = subset
+        _SUBSETS.move_to_end(key)
+        while len(_SUBSETS) > _SUBSETS_MAX:
+            _SUBSETS.popitem(last=False)
+
+
+def _kept_subset(key: tuple[Any, ...]) -> _Subset | None:
+    with _SUBSETS_LOCK:
+        subset = _SUBSETS.get(key)
+        if subset is not None:
+            _SUBSETS.move_to_end(key)
+        return subset
+
+
+class _Output(OutputProducer):
+    """fpdf2's output, with each cached font given its kept subset when there is one.
+
+    The glyphs a document uses are known only here: the last footer is drawn by
+    ``output()`` just before this is created.
+    """
+
+    def __init__(self, fpdf: FPDF) -> None:
+        templates: dict[str, Any] = getattr(fpdf, "templates", {})
+        for fontkey, template in templates.items():
+            font = fpdf.fonts[fontkey]
+            assert isinstance(font, TTFFont)
+            key = (template, frozenset(font.subset.get_all_glyph_names()))
+            kept = _kept_subset(key)
+            if kept is None:
+                assert isinstance(font.ttfont, _DocumentFont)
+                font.ttfont.subset_key = key
+            else:
+                font.ttfont.close()
+                font.ttfont = _SubsetFont(kept)
+        super().__init__(fpdf)
+
+
 _CACHE: dict[tuple[str, str, int, int], _FontTemplate] = {}
 _CACHE_LOCK = threading.Lock()
 _CLONE_FONTS = True
@@ -185,7 +287,7 @@ def _template(path: Path, style: str) -> _FontTemplate:
             clonable = not font.is_cff and not font.color_font and not font.is_compressed
             data = _slim_font(path) if clonable else b""
             tables = _decode_tables(data, glyph_order) if data else None
-            _CACHE[key] = _FontTemplate(font, frozenset(font.cmap), data, glyph_order, tables)
+            _CACHE[key] = _FontTemplate(font, frozenset(font.cmap), data, glyph_order, key, tables)
         return _CACHE[key]
 
 
@@ -225,13 +327,13 @@ def _decode_tables(data: bytes, glyph_order: Sequence[str]) -> _SharedTables | N
     return _SharedTables(dict(font["glyf"].glyphs), dict(font["hmtx"].metrics), cmap)
 
 
-def _fresh_ttfont(template: _FontTemplate) -> ttLib.TTFont:
+def _fresh_ttfont(template: _FontTemplate) -> _DocumentFont:
     """A fontTools object for one document to subset (subsetting mutates it).
 
     ``recalcBBoxes=False``: the kept glyphs are written as they are (already encoded
     by ``_GlyphCopies``), not decoded and encoded again for every document.
     """
-    ttfont = ttLib.TTFont(
+    ttfont = _DocumentFont(
         io.BytesIO(template.data), recalcTimestamp=False, recalcBBoxes=False, lazy=True
     )
     ttfont.setGlyphOrder(list(template.glyph_order))
@@ -275,6 +377,8 @@ def _add_font(pdf: FPDF, family: str, style: str, path: Path) -> None:
     font._hbfont = None
     font.subset = SubsetMap(font)
     pdf.fonts[fontkey] = font
+    if isinstance(pdf, _Pdf):
+        pdf.templates[fontkey] = template.key
 
 
 # --- formatting ------------------------------------------------------------------------------
@@ -313,6 +417,8 @@ class _Pdf(FPDF):
         self.business = business
         # (style, character) for every character drawn, in order of first appearance.
         self.drawn: dict[tuple[str, str], None] = {}
+        # Font key -> its cached template's key, for the fonts added by ``_add_font``.
+        self.templates: dict[str, tuple[str, str, int, int]] = {}
         self.set_margins(18, 16, 18)
         self.set_auto_page_break(True, margin=22)
         self.alias_nb_pages()
@@ -727,7 +833,7 @@ def render_pdf(
     try:
         if missing:
             raise MissingGlyphsError(list(missing), tried)
-        return bytes(pdf.output())
+        return bytes(pdf.output(output_producer_class=_Output))
     finally:
         # fpdf2 never closes the font files it opened (fonts added without the cache).
         for font in pdf.fonts.values():

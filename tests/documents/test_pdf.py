@@ -6,6 +6,7 @@ import datetime as dt
 import io
 import re
 from pathlib import Path
+from typing import Any
 
 import pypdf
 import pytest
@@ -306,3 +307,33 @@ def test_a_replaced_fallback_font_file_is_read_again(samples: Library, tmp_path:
     make_font(font, needed)  # the user installs a better font under the same name
     [text] = pages_text(render_pdf(doc, samples, fallback_font=str(font), creation_date=FIXED))
     assert CJK_NAME in text
+
+
+def test_a_kept_subset_font_gives_the_same_bytes_as_subsetting_again(
+    samples: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Documents with the same glyphs reuse the subset font; the PDF is byte for byte the same."""
+    ids = ["INV-2026-0141", "Q-2026-0031", "PO-2026-0077"]
+    used: list[bytes] = []
+    original_save = pdfmod._SubsetFont.save
+
+    def counting_save(
+        self: pdfmod._SubsetFont, file: Any, reorderTables: bool | None = True
+    ) -> None:  # noqa: N803
+        used.append(self.kept.data)
+        original_save(self, file, reorderTables)
+
+    monkeypatch.setattr(pdfmod._SubsetFont, "save", counting_save)
+    monkeypatch.setattr(pdfmod, "_SUBSETS_MAX", 4)
+    pdfmod._SUBSETS.clear()
+    fresh = [render_pdf(samples.documents[i], samples, creation_date=FIXED) for i in ids]
+    assert used == []  # every document had other glyphs: each subset made anew
+    assert len(pdfmod._SUBSETS) == 4  # 6 subsets (2 fonts × 3 documents), the last 4 kept
+    again = [render_pdf(samples.documents[i], samples, creation_date=FIXED) for i in ids[1:]]
+    assert len(used) == 4  # regular and bold of the two documents still kept
+    assert again == fresh[1:]
+    assert pages_text(again[0]) == pages_text(fresh[1])
+    # A document whose subsets were dropped is subset anew, with the same result.
+    assert render_pdf(samples.documents[ids[0]], samples, creation_date=FIXED) == fresh[0]
+    assert len(used) == 4
+    assert len(pdfmod._SUBSETS) == 4
