@@ -150,7 +150,11 @@ def build_message(
         except ValueError as exc:
             raise MessageError(f"header {name}: {exc}") from None
         message[name] = value
-    message.set_content(body, subtype="plain", charset="utf-8")
+    # A non-ASCII body goes out quoted-printable, never 8bit (the email package's
+    # choice for short lines): a server without 8BITMIME (RFC 6152) must not be
+    # sent 8-bit data, and a 7-bit body passes every server and relay unchanged.
+    cte = None if body.isascii() else "quoted-printable"
+    message.set_content(body, subtype="plain", charset="utf-8", cte=cte)
     for attachment in attachments:
         try:
             check_header_text(attachment.filename)

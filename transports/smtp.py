@@ -800,8 +800,19 @@ class SmtpTransport(Transport):
         options: list[str] = []
         if smtp.supports_extension("size"):
             options.append(f"SIZE={len(data)}")
-        if not data.isascii() and smtp.supports_extension("8bitmime"):
+        eight_bit = not data.isascii()
+        if eight_bit and smtp.supports_extension("8bitmime"):
             options.append("BODY=8BITMIME")
+        elif eight_bit and not outgoing.smtputf8:
+            # RFC 6152: 8-bit data only to a server that announced 8BITMIME. Never
+            # sent anyway (a relay may garble or bounce it): refused before MAIL.
+            raise SendFailure(
+                FailureClass.MESSAGE_REJECTED,
+                Step.MAIL,
+                "The message has 8-bit content and the server does not offer 8BITMIME",
+                detail="its EHLO reply has no 8BITMIME; the message must be 7-bit "
+                "(quoted-printable or base64) for this server; nothing was sent",
+            )
         encoding = "ascii"
         if outgoing.smtputf8:
             if not smtp.supports_extension("smtputf8"):
