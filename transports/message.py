@@ -9,6 +9,7 @@ the envelope: it never appears in a header the customer sees.
 from __future__ import annotations
 
 import mimetypes
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from email.headerregistry import Address
@@ -18,7 +19,7 @@ from email.utils import format_datetime, localtime, make_msgid
 
 import idna
 
-from transports.addresses import check_header_text, normalize_address
+from transports.addresses import check_header_text, normalize_address, shorten
 from transports.settings import Settings
 
 
@@ -63,6 +64,29 @@ class Outgoing:
             policy = SMTP.clone(utf8=True) if self.smtputf8 else SMTP
             self._bytes.append(self.message.as_bytes(policy=policy))
         return self._bytes[0]
+
+
+_HEADER_NAME = re.compile(r"[!-9;-~]{1,76}")
+"""RFC 5322 field name: printable ASCII except the colon (no space, CR or LF)."""
+_RESERVED_HEADERS = frozenset(
+    {"from", "sender", "to", "cc", "bcc", "reply-to", "subject", "date", "message-id"}
+    | {"mime-version", "return-path", "content-type", "content-transfer-encoding"}
+    | {"content-disposition"}
+)
+"""Headers ``build_message`` writes itself: an extra header must not add or replace them
+(an extra ``Bcc`` would show the blind copy to every recipient)."""
+
+
+def check_header_name(name: str) -> str:
+    """An extra header's field name: RFC 5322 ``ftext`` and not one the builder writes."""
+    if not _HEADER_NAME.fullmatch(name):
+        raise ValueError(
+            "is not a valid header name (printable ASCII letters, digits and "
+            "punctuation without a colon, space or line break)"
+        )
+    if name.lower() in _RESERVED_HEADERS or name.lower().startswith("content-"):
+        raise ValueError("is written by smtpdesk itself and cannot be given as an extra header")
+    return name
 
 
 def _addresses(field_name: str, values: Iterable[str]) -> list[str]:
@@ -145,6 +169,10 @@ def build_message(
     message_id = message_id or make_msgid(domain=domain)
     message["Message-ID"] = message_id
     for name, value in extra_headers:
+        try:
+            check_header_name(name)
+        except ValueError as exc:
+            raise MessageError(f"header {shorten(name)}: {exc}") from None
         try:
             check_header_text(value)
         except ValueError as exc:
