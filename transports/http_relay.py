@@ -40,13 +40,14 @@ import socket
 import ssl
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from transports.base import SendResult, Transport
+from transports.classify import _CERT_CODES, chain
 from transports.errors import FailureClass, SendFailure
 from transports.events import Clock, Direction, EventSink, Step, TranscriptEvent
 from transports.message import Outgoing
@@ -129,30 +130,8 @@ def _install_log_filter() -> None:
             log.addFilter(_LOG_FILTER)
 
 
-def _walk(exc: BaseException) -> Iterator[BaseException]:
-    """The exception and its causes/contexts, outermost first, each once."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
 def _find(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
-    return next((link for link in _walk(exc) if isinstance(link, kind)), None)
-
-
-_CERT_CODES: dict[int, tuple[FailureClass, str]] = {
-    18: (FailureClass.CERT_SELF_SIGNED, "The server's certificate is self-signed"),
-    19: (FailureClass.CERT_SELF_SIGNED, "The server's certificate chain is self-signed"),
-    20: (FailureClass.CERT_UNTRUSTED, "The server's certificate is not from a trusted CA"),
-    21: (FailureClass.CERT_UNTRUSTED, "The server's certificate is not from a trusted CA"),
-    2: (FailureClass.CERT_UNTRUSTED, "The server's certificate is not from a trusted CA"),
-    10: (FailureClass.CERT_EXPIRED, "The server's certificate has expired"),
-    9: (FailureClass.CERT_INVALID, "The server's certificate is not valid yet"),
-    62: (FailureClass.CERT_HOSTNAME, "The server's certificate is for another host name"),
-}
+    return next((link for link in chain(exc) if isinstance(link, kind)), None)
 
 
 def _retry_after_seconds(value: str) -> float | None:
@@ -639,7 +618,7 @@ class HttpTransport(Transport):
     def _classify(self, exc: BaseException, step: Step) -> SendFailure:
         """A ``SendFailure`` for a library or socket exception (the cause chain walked)."""
         detail = f"{type(exc).__name__}: {exc}"
-        for link in _walk(exc):
+        for link in chain(exc):
             if str(link) and link is not exc:
                 detail = f"{type(exc).__name__}: {exc} ({type(link).__name__}: {link})"
         cert = _find(exc, ssl.SSLCertVerificationError)
