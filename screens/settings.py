@@ -26,11 +26,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import threading
 from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 from pydantic import ValidationError
 from textual import on, work
@@ -44,10 +45,8 @@ from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Log,
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from screens.dialogs import Choice, ChoiceScreen, RecipientScreen
-from screens.oauth import OAuthSignInScreen
 from screens.widgets import FieldError, HintsPanel, Notice, PasswordInput
 from transports.addresses import looks_like_address
-from transports.base import TokenSource
 from transports.events import EventSink, TranscriptEvent
 from transports.presets import PRESETS, preset_for
 from transports.settings import (
@@ -62,12 +61,16 @@ from transports.settings import (
 from transports.settings import (
     Protocol as MailProtocol,
 )
-from transports.testsend import TestOutcome
 from tui import secrets, verified
-from tui.oauth import OAuthService, OAuthStatus
-from tui.oauth_smtp import token_source, uses_oauth
 from tui.store import SettingsStore, StoreError
 from tui.terminal import neutralise
+
+if TYPE_CHECKING:
+    # Imported where used (sign-in, status, test send): tui.oauth imports httpx, the
+    # engine the message builder; neither is needed for the first paint of the form.
+    from transports.base import TokenSource
+    from transports.testsend import TestOutcome
+    from tui.oauth import OAuthService, OAuthStatus
 
 
 class RunTest(Protocol):
@@ -98,7 +101,20 @@ class ScreenServices:
     """Off for snapshot tests."""
     oauth: OAuthService | None = None
     """The app's one OAuth2 service (sign-in, status, access tokens); made on first use
-    when None."""
+    when None (``get_oauth``)."""
+    _oauth_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def get_oauth(self) -> OAuthService:
+        """The OAuth2 service, made (and ``tui.oauth`` imported) on first use.
+
+        Safe from a thread worker (the sign-in status is asked in one): one service only.
+        """
+        with self._oauth_lock:
+            if self.oauth is None:
+                from tui.oauth import OAuthService
+
+                self.oauth = OAuthService()
+            return self.oauth
 
 
 HTTP_GUIDANCE = (
@@ -212,6 +228,15 @@ def _digest(password: str) -> str:
     return hashlib.sha256(password.encode("utf-8")).hexdigest()
 
 
+_W = TypeVar("_W", bound=Widget)
+
+
+def _show(widget: Widget, shown: bool) -> None:
+    """Show or hide ``widget``: only on a change (each set re-lays out the whole screen)."""
+    if widget.display != shown:
+        widget.display = shown
+
+
 class FormPane(VerticalScroll):
     """The scrolling form column; not a tab stop itself (its fields are)."""
 
@@ -298,6 +323,8 @@ class SettingsScreen(Screen[None]):
         self._pending_demo: tuple[Settings, str] | None = None
         self._status_key: tuple[str, ...] | None = None
         """What the OAuth2 status line was asked for (None: nothing asked yet)."""
+        self._nodes_by_id: dict[str, Widget] = {}
+        self._nodes_by_class: dict[str, tuple[Widget, ...]] = {}
         self.oauth_status: OAuthStatus | None = None
         """The sign-in status shown, once the service answered."""
 
@@ -533,14 +560,14 @@ class SettingsScreen(Screen[None]):
         if not self.services.cursor_blink:
             for input_widget in self.query(Input):
                 input_widget.cursor_blink = False
-        self.query_one("#transcript", Log).border_title = "Test transcript"
-        self.query_one("#hints-box").border_title = "Troubleshooting"
-        self.query_one("#hints-box").display = False
+        self._node("transcript", Log).border_title = "Test transcript"
+        self._node("hints-box", Widget).border_title = "Troubleshooting"
+        self._node("hints-box", Widget).display = False
         self.load()
         self._mounted = True
         if self._pending_demo is not None:
             self.apply_demo(*self._pending_demo)
-        self.query_one("#preset", Select).focus()
+        self._node("preset", Select).focus()
 
     @property
     def ready(self) -> bool:
@@ -549,14 +576,32 @@ class SettingsScreen(Screen[None]):
 
     # ------------------------------------------------------------------ values
 
+    # The form is composed once and never recomposed: its widgets are looked up once.
+    # (A CSS query walks and matches the whole screen; ``_refresh`` runs per keystroke.)
+
+    def _node(self, widget_id: str, kind: type[_W]) -> _W:
+        """The widget with this id (looked up once, then cached)."""
+        node = self._nodes_by_id.get(widget_id)
+        if node is None:
+            node = self._nodes_by_id[widget_id] = self.query_one(f"#{widget_id}")
+        assert isinstance(node, kind)
+        return node
+
+    def _classed(self, css_class: str) -> tuple[Widget, ...]:
+        """The widgets with this CSS class (looked up once, then cached)."""
+        found = self._nodes_by_class.get(css_class)
+        if found is None:
+            found = self._nodes_by_class[css_class] = tuple(self.query(f".{css_class}"))
+        return found
+
     def _input(self, widget_id: str) -> Input:
-        return self.query_one(f"#{widget_id}", Input)
+        return self._node(widget_id, Input)
 
     def _checked(self, widget_id: str) -> bool:
-        return self.query_one(f"#{widget_id}", Checkbox).value
+        return self._node(widget_id, Checkbox).value
 
     def _select_value(self, widget_id: str) -> Any:
-        return self.query_one(f"#{widget_id}", Select).value
+        return self._node(widget_id, Select).value
 
     @property
     def protocol(self) -> MailProtocol:
@@ -586,9 +631,7 @@ class SettingsScreen(Screen[None]):
     @property
     def oauth(self) -> OAuthService:
         """The app's OAuth2 service."""
-        if self.services.oauth is None:
-            self.services.oauth = OAuthService()
-        return self.services.oauth
+        return self.services.get_oauth()
 
     @contextmanager
     def _quiet(self) -> Iterator[None]:
@@ -601,7 +644,11 @@ class SettingsScreen(Screen[None]):
 
     def _remember(self) -> None:
         """Note every field's value: a later Changed with the same value is no edit."""
-        for widget in self.query("#form-pane Input, #form-pane Select, #form-pane Checkbox"):
+        found = self._nodes_by_class.get("form-values")
+        if found is None:
+            query = "#form-pane Input, #form-pane Select, #form-pane Checkbox"
+            found = self._nodes_by_class["form-values"] = tuple(self.query(query))
+        for widget in found:
             if isinstance(widget, Input | Select | Checkbox) and widget.id:
                 self._seen[widget.id] = widget.value
 
@@ -627,7 +674,7 @@ class SettingsScreen(Screen[None]):
         port_text = self._input("smtp-port").value.strip()
         timeout_text = self._input("timeout").value.strip()
         username = self._input("smtp-username").value
-        from_shown = self.query_one("#f-smtp-from-address").display
+        from_shown = self._node("f-smtp-from-address", Widget).display
         data.update(
             protocol=self.protocol.value,
             preset=self.preset_key,
@@ -674,7 +721,7 @@ class SettingsScreen(Screen[None]):
     def load(self) -> None:
         """Fill the form from the settings file; an unreadable file is reported, not touched."""
         store = self.services.store
-        notice = self.query_one("#load-error", Notice)
+        notice = self._node("load-error", Notice)
         try:
             settings = store.load()
         except StoreError as exc:
@@ -696,29 +743,29 @@ class SettingsScreen(Screen[None]):
         self._base = settings
         smtp = settings.smtp
         with self._quiet():
-            self.query_one("#preset", Select).value = settings.preset
-            self.query_one("#protocol", Select).value = settings.protocol
+            self._node("preset", Select).value = settings.preset
+            self._node("protocol", Select).value = settings.protocol
             self._input("http-url").value = settings.http.url
             self._input("smtp-host").value = smtp.host
             self._input("smtp-port").value = str(smtp.port)
-            self.query_one("#smtp-security", Select).value = smtp.security
+            self._node("smtp-security", Select).value = smtp.security
             self._input("smtp-username").value = smtp.username
             self._input("smtp-from-address").value = smtp.from_address
             self._input("from-name").value = settings.from_name
-            self.query_one("#copy-enabled", Checkbox).value = bool(settings.copy_to)
+            self._node("copy-enabled", Checkbox).value = bool(settings.copy_to)
             self._input("copy-to").value = settings.copy_to
-            self.query_one("#reply-enabled", Checkbox).value = bool(settings.reply_to)
+            self._node("reply-enabled", Checkbox).value = bool(settings.reply_to)
             self._input("reply-to").value = settings.reply_to
-            self.query_one("#no-verify", Checkbox).value = not smtp.verify_tls
+            self._node("no-verify", Checkbox).value = not smtp.verify_tls
             oauth = settings.oauth
             generic = smtp.auth is AuthMethod.OAUTH2 and oauth.provider is OAuthProvider.GENERIC
-            self.query_one("#advanced", Checkbox).value = (
+            self._node("advanced", Checkbox).value = (
                 bool(smtp.ca_file) or (settings.timeout != 20) or generic
             )
             self._input("smtp-ca-file").value = smtp.ca_file
             self._input("timeout").value = f"{settings.timeout:g}"
-            self.query_one("#smtp-auth", Select).value = smtp.auth
-            self.query_one("#oauth-provider", Select).value = oauth.provider
+            self._node("smtp-auth", Select).value = smtp.auth
+            self._node("oauth-provider", Select).value = oauth.provider
             self._input("oauth-tenant").value = oauth.tenant
             self._input("oauth-client-id").value = oauth.client_id
             self._input("oauth-device-url").value = oauth.device_authorization_url
@@ -738,7 +785,7 @@ class SettingsScreen(Screen[None]):
             return
         self._demo_settings = settings
         self.fill(settings, show_errors=True, password=password)
-        self.query_one("#status", Notice).say(
+        self._node("status", Notice).say(
             "Demo: the local sandbox is running. Press ctrl+t to test, ctrl+s to save "
             "(to a temporary config).",
             "success",
@@ -749,31 +796,31 @@ class SettingsScreen(Screen[None]):
     def _refresh(self) -> None:
         """Apply every visibility rule and warning, then validate."""
         smtp_mode = self.protocol is MailProtocol.SMTP
-        for widget in self.query(".smtp"):
-            widget.display = smtp_mode
-        for widget in self.query(".http"):
-            widget.display = not smtp_mode
         advanced = self._checked("advanced")
-        self.query_one("#f-smtp-ca-file").display = smtp_mode and advanced
-        self.query_one("#f-timeout").display = advanced
+        for widget in self._classed("smtp"):
+            _show(widget, smtp_mode and (advanced or not widget.has_class("advanced")))
+        for widget in self._classed("http"):
+            _show(widget, not smtp_mode)
+        _show(self._node("f-smtp-ca-file", Widget), smtp_mode and advanced)
+        _show(self._node("f-timeout", Widget), advanced)
         username = self._input("smtp-username").value
         from_shown = smtp_mode and (
             not looks_like_address(username) or bool(self._input("smtp-from-address").value)
         )
-        self.query_one("#f-smtp-from-address").display = from_shown
-        self.query_one("#f-copy-to").display = self._checked("copy-enabled")
+        _show(self._node("f-smtp-from-address", Widget), from_shown)
+        _show(self._node("f-copy-to", Widget), self._checked("copy-enabled"))
         oauth_mode = self.oauth_chosen
-        for widget in self.query(".oauth"):
-            widget.display = oauth_mode
+        for widget in self._classed("oauth"):
+            _show(widget, oauth_mode)
         generic = self._select_value("oauth-provider") == OAuthProvider.GENERIC
-        self.query_one("#f-oauth-tenant").display = oauth_mode and not generic
+        _show(self._node("f-oauth-tenant", Widget), oauth_mode and not generic)
         for widget_id in GENERIC_OAUTH_WIDGETS:
-            self.query_one(f"#f-{widget_id}").display = oauth_mode and generic and advanced
+            _show(self._node(f"f-{widget_id}", Widget), oauth_mode and generic and advanced)
         password_shown = not oauth_mode
-        if self.query_one("#f-password").display != password_shown:
-            self.query_one("#f-password").display = password_shown
+        if self._node("f-password", Widget).display != password_shown:
+            self._node("f-password", Widget).display = password_shown
             self.refresh_bindings()
-        self.query_one("#f-reply-to").display = not smtp_mode or self._checked("reply-enabled")
+        _show(self._node("f-reply-to", Widget), not smtp_mode or self._checked("reply-enabled"))
         self._set_text(
             "#reply-to-label",
             "Reply-To address" if smtp_mode else "Reply address (required: replies go here)",
@@ -805,12 +852,12 @@ class SettingsScreen(Screen[None]):
             warnings.append(PORT_25_WARNING)
         if smtp_mode and security == Security.NONE:
             warnings.append(NO_SECURITY_WARNING)
-        self.query_one("#security-warning", Notice).say("\n".join(warnings))
+        self._node("security-warning", Notice).say("\n".join(warnings))
         suggestion = OAUTH_SUGGESTIONS.get(self.preset_key, "")
-        self.query_one("#auth-notice", Notice).say(
+        self._node("auth-notice", Notice).say(
             suggestion if smtp_mode and self.auth_method is AuthMethod.PASSWORD else ""
         )
-        verify_notice = self.query_one("#verify-warning", Notice)
+        verify_notice = self._node("verify-warning", Notice)
         if smtp_mode and self._refusal:
             verify_notice.say(self._refusal, "error")
         elif smtp_mode and self._checked("no-verify"):
@@ -818,13 +865,13 @@ class SettingsScreen(Screen[None]):
         else:
             verify_notice.say("")
         url = self._input("http-url").value
-        self.query_one("#http-warning", Notice).say(
+        self._node("http-warning", Notice).say(
             PLAIN_HTTP_WARNING if not smtp_mode and url.startswith("http://") else ""
         )
         self.set_class(not smtp_mode, "-http")
 
     def _refresh_guidance(self) -> None:
-        guidance = self.query_one("#guidance", Static)
+        guidance = self._node("guidance", Static)
         if self.protocol is MailProtocol.HTTP:
             title, text = "Guidance: HTTP relay", HTTP_GUIDANCE
         else:
@@ -836,7 +883,7 @@ class SettingsScreen(Screen[None]):
 
     def _set_text(self, selector: str, text: str) -> None:
         """Update a label only when its text changes (each update costs a layout)."""
-        label = self.query_one(selector, Static)
+        label = self._node(selector.lstrip("#"), Static)
         if str(label.content) != text:
             label.update(text)
 
@@ -849,7 +896,7 @@ class SettingsScreen(Screen[None]):
         for name, message in errors:
             self.errors.setdefault(name, message)
         general: list[str] = []
-        for label in self.query(FieldError):
+        for label in self._field_errors():
             if label.field == "recipient":
                 continue
             message = self.errors.get(label.field, "")
@@ -860,11 +907,18 @@ class SettingsScreen(Screen[None]):
             if not shown and (show_all or name in self.touched or widget_id is None):
                 label_text = Settings.FIELD_LABELS.get(name, name or "settings")
                 general.append(f"{label_text}: {message}")
-        self.query_one("#form-errors", Notice).say("\n".join(general), "error")
+        self._node("form-errors", Notice).say("\n".join(general), "error")
         return settings
 
+    def _field_errors(self) -> tuple[FieldError, ...]:
+        """Every field's error line (looked up once)."""
+        found = self._nodes_by_class.get("FieldError")
+        if found is None:
+            found = self._nodes_by_class["FieldError"] = tuple(self.query(FieldError))
+        return tuple(label for label in found if isinstance(label, FieldError))
+
     def field_shown(self, widget_id: str) -> bool:
-        node: Widget | None = self.query_one(f"#{widget_id}")
+        node: Widget | None = self._node(widget_id, Widget)
         while node is not None and node is not self:
             if not node.display:
                 return False
@@ -892,23 +946,23 @@ class SettingsScreen(Screen[None]):
         """Fill host, port, security and the username hint from a preset."""
         preset = PRESETS[key]
         with self._quiet():
-            self.query_one("#preset", Select).value = key
-            self.query_one("#protocol", Select).value = MailProtocol.SMTP
+            self._node("preset", Select).value = key
+            self._node("protocol", Select).value = MailProtocol.SMTP
             if key == "sandbox" and self._demo_settings is not None:
                 demo = self._demo_settings
                 self._input("smtp-host").value = demo.smtp.host
                 self._input("smtp-port").value = str(demo.smtp.port)
-                self.query_one("#smtp-security", Select).value = demo.smtp.security
+                self._node("smtp-security", Select).value = demo.smtp.security
                 self._input("smtp-username").value = demo.smtp.username
                 self._input("smtp-ca-file").value = demo.smtp.ca_file
-                self.query_one("#advanced", Checkbox).value = True
-                self.query_one("#no-verify", Checkbox).value = False
+                self._node("advanced", Checkbox).value = True
+                self._node("no-verify", Checkbox).value = False
             elif key != "custom":
                 self._input("smtp-host").value = preset.host
                 self._input("smtp-port").value = str(preset.port)
-                self.query_one("#smtp-security", Select).value = preset.security
+                self._node("smtp-security", Select).value = preset.security
             if preset.strict_tls and self._checked("no-verify"):
-                self.query_one("#no-verify", Checkbox).value = False
+                self._node("no-verify", Checkbox).value = False
         self._refusal = ""
         self.touched.update({"smtp.host", "smtp.port", "smtp.security"})
         self._refresh()
@@ -952,7 +1006,7 @@ class SettingsScreen(Screen[None]):
         if event.value == OAuthProvider.GENERIC and not self._checked("advanced"):
             # The generic provider's URLs and scope live under "advanced": show them.
             with self._quiet():
-                self.query_one("#advanced", Checkbox).value = True
+                self._node("advanced", Checkbox).value = True
         self._refresh()
 
     @on(Input.Changed)
@@ -968,9 +1022,7 @@ class SettingsScreen(Screen[None]):
             port_text = event.value.strip()
             if port_text.isdigit() and 1 <= int(port_text) <= 65535:
                 with self._quiet():
-                    self.query_one("#smtp-security", Select).value = security_for_port(
-                        int(port_text)
-                    )
+                    self._node("smtp-security", Select).value = security_for_port(int(port_text))
         if widget_id in ("smtp-host", "smtp-port"):
             self._follow_preset()
         self._refresh()
@@ -1005,7 +1057,7 @@ class SettingsScreen(Screen[None]):
         matching = self._matching_preset()
         if matching != self.preset_key:
             with self._quiet():
-                self.query_one("#preset", Select).value = matching
+                self._node("preset", Select).value = matching
 
     @on(Button.Pressed, "#password-toggle")
     def _toggle_pressed(self) -> None:
@@ -1036,16 +1088,14 @@ class SettingsScreen(Screen[None]):
         return True
 
     def watch_sending(self, sending: bool) -> None:
-        self.query_one("#test-button", Button).disabled = sending
+        self._node("test-button", Button).disabled = sending
         self.set_class(sending, "-sending")
 
     def action_toggle_password(self) -> None:
         """Show or mask the password."""
-        field_widget = self.query_one("#password", PasswordInput)
+        field_widget = self._node("password", PasswordInput)
         field_widget.password = not field_widget.password
-        self.query_one("#password-toggle", Button).label = (
-            "Show" if field_widget.password else "Hide"
-        )
+        self._node("password-toggle", Button).label = "Show" if field_widget.password else "Hide"
 
     # ------------------------------------------------------------------ OAuth2
 
@@ -1063,7 +1113,7 @@ class SettingsScreen(Screen[None]):
             if status is None:
                 return
             if status.signed_in:
-                self.query_one("#status", Notice).say(
+                self._node("status", Notice).say(
                     f"Signed in with OAuth2 as {status.account}. Test the settings next.",
                     "success",
                 )
@@ -1072,6 +1122,8 @@ class SettingsScreen(Screen[None]):
             else:  # the form changed while the dialog was open: ask again
                 self._status_key = None
                 self._refresh_oauth_status(self.validate())
+
+        from screens.oauth import OAuthSignInScreen
 
         self.app.push_screen(OAuthSignInScreen(settings, self.oauth), signed_in)
 
@@ -1092,7 +1144,7 @@ class SettingsScreen(Screen[None]):
 
     def _refresh_oauth_status(self, settings: Settings | None) -> None:
         """Ask the service for the sign-in status when what it depends on changed."""
-        line = self.query_one("#oauth-status", Static)
+        line = self._node("oauth-status", Static)
         if not self.oauth_chosen:
             self._status_key = None
             return
@@ -1111,7 +1163,7 @@ class SettingsScreen(Screen[None]):
         self._status_worker(settings, key)
 
     def _set_status_line(self, text: str) -> None:
-        line = self.query_one("#oauth-status", Static)
+        line = self._node("oauth-status", Static)
         if str(line.content) != text:
             line.update(text)
 
@@ -1126,11 +1178,11 @@ class SettingsScreen(Screen[None]):
             return  # an answer for settings the form no longer holds
         self.oauth_status = status
         self._set_status_line(oauth_status_text(status))
-        self.query_one("#oauth-status", Static).set_class(status.signed_in, "-signed-in")
+        self._node("oauth-status", Static).set_class(status.signed_in, "-signed-in")
 
     def _invalid(self) -> None:
         self.validate(show_all=True)
-        self.query_one("#status", Notice).say(
+        self._node("status", Notice).say(
             "Some fields need attention: see the messages in red.", "error"
         )
         for name in self.errors:
@@ -1147,7 +1199,7 @@ class SettingsScreen(Screen[None]):
         if settings is None:
             self._invalid()
             return
-        self.query_one("#status", Notice).say("")
+        self._node("status", Notice).say("")
         default = self.last_recipient or settings.sender
 
         def start(recipient: str | None) -> None:
@@ -1171,20 +1223,22 @@ class SettingsScreen(Screen[None]):
     # ------------------------------------------------------------------ test send
 
     def _write(self, line: str) -> None:
-        self.query_one("#transcript", Log).write_line(neutralise(line))
+        self._node("transcript", Log).write_line(neutralise(line))
 
     def _on_event(self, event: TranscriptEvent) -> None:
         self._write(event.format())
 
     @work(exclusive=True, group="send", exit_on_error=False)
     async def _test_worker(self, settings: Settings, typed: str, recipient: str) -> None:
-        log = self.query_one("#transcript", Log)
+        log = self._node("transcript", Log)
         log.clear()
-        self.query_one("#hints-box").display = False
-        self.query_one("#hints", HintsPanel).show_hints("", ())
-        status = self.query_one("#test-status", Notice)
+        self._node("hints-box", Widget).display = False
+        self._node("hints", HintsPanel).show_hints("", ())
+        status = self._node("test-status", Notice)
         status.say(f"Testing: sending to {recipient} … (Escape cancels)")
         log.scroll_visible()
+        from tui.oauth_smtp import token_source
+
         try:
             source = token_source(settings, self.oauth)
             if source is not None:
@@ -1220,9 +1274,9 @@ class SettingsScreen(Screen[None]):
             step = failure.step.value.upper()
             self._write(f"{'':8} !! FAILED at step {step}: {failure.title} (see Troubleshooting)")
             status.say(f"✗ Test failed at step {step}: {failure.title}", "error")
-            box = self.query_one("#hints-box")
+            box = self._node("hints-box", Widget)
             box.display = True
-            self.query_one("#hints", HintsPanel).show_hints(str(failure), failure.hints)
+            self._node("hints", HintsPanel).show_hints(str(failure), failure.hints)
             box.scroll_home(animate=False)
             box.scroll_visible()
         else:
@@ -1240,11 +1294,11 @@ class SettingsScreen(Screen[None]):
         if event.worker.group == "send":
             self.sending = False
             self._write(f"!! the test stopped with an unexpected error: {error!r}")
-            self.query_one("#test-status", Notice).say(
+            self._node("test-status", Notice).say(
                 f"✗ The test stopped with an unexpected error: {error}", "error"
             )
         else:
-            self.query_one("#status", Notice).say(f"Unexpected error: {error}", "error")
+            self._node("status", Notice).say(f"Unexpected error: {error}", "error")
 
     async def _stored_password(self, settings: Settings) -> str | None:
         """The password from the environment, password command or keyring (in a thread)."""
@@ -1299,6 +1353,8 @@ class SettingsScreen(Screen[None]):
 
     def _password_to_store(self, settings: Settings) -> str:
         """The typed password to keep in the keyring: none with an OAuth2 sign-in."""
+        from tui.oauth_smtp import uses_oauth
+
         return "" if uses_oauth(settings) else self.password
 
     def _save_checked(self, settings: Settings) -> None:
@@ -1363,9 +1419,9 @@ class SettingsScreen(Screen[None]):
         if kind != "error":
             self.load_error = ""
             self.overwrite_confirmed = False
-            self.query_one("#load-error", Notice).say("")
+            self._node("load-error", Notice).say("")
             self._base = settings
-        status = self.query_one("#status", Notice)
+        status = self._node("status", Notice)
         status.say(message, kind)
         status.scroll_visible()
         # The toast is the first line only (the full text, e.g. the no-keyring help,
