@@ -18,7 +18,7 @@ from transports.errors import FailureClass, SendFailure
 from transports.events import Clock, Direction, EventSink, Step, TranscriptEvent
 from transports.hints import with_hints
 from transports.message import Outgoing, build_message
-from transports.settings import Protocol, Settings
+from transports.settings import Protocol, Security, Settings
 
 
 def open_transport(
@@ -105,6 +105,17 @@ def build_test_message(settings: Settings, to: str | None = None) -> Outgoing:
     )
 
 
+def _probe_summary(settings: Settings) -> str:
+    """What an SMTP probe established, in words: never "secured" for security none."""
+    smtp = settings.smtp
+    login = smtp.username != ""
+    if smtp.security is Security.NONE:
+        return "connected (NOT encrypted: security none" + (
+            ") and authenticated" if login else "; no login)"
+        )
+    return "connected, secured" + (" and authenticated" if login else " (no login)")
+
+
 async def run_test(
     settings: Settings,
     secret: str | None,
@@ -140,7 +151,7 @@ async def run_test(
         secured = "TLS verified" if settings.http.url.startswith("https://") else "plain http"
         text = f"probe passed: relay reachable ({secured}); the key is checked on a real send"
     else:
-        text = "probe passed: connected, secured and authenticated"
+        text = f"probe passed: {_probe_summary(settings)}"
     if result and result.queue_id:
         text += f" (queue id {result.queue_id})"
     on_event(TranscriptEvent(Step.DONE, Direction.INFO, f"{text} in {elapsed:.0f} ms", elapsed))
