@@ -74,6 +74,10 @@ _QUEUE_ID_PATTERNS = (
     re.compile(r"(?:OK\s+\d+\s+)?(\S+) - gsmtp", re.I),
     # Office 365: "2.0.0 OK <DB9PR...@....prod.outlook.com> [Hostname=...]"
     re.compile(r"\bOK\s+<([^>\s]+)>", re.I),
+    # Exchange Server: "2.6.0 <ID@EX01.corp.example> [InternalId=...] Queued mail for delivery"
+    re.compile(r"\b2\.6\.0\s+<([^>\s]+)>"),
+    # Sendmail: "2.0.0 4ARA1b2C012345 Message accepted for delivery"
+    re.compile(r"\b([A-Za-z0-9]{8,32}) Message accepted for delivery", re.I),
     # Amazon SES and others: "Ok 0100018c-5a6b...-000000"
     re.compile(r"\bOK:?\s+([0-9a-f][0-9a-f-]{15,})\b", re.I),
 )
