@@ -45,7 +45,7 @@ from typing import Any
 from fontTools import ttLib
 from fontTools.ttLib.tables._g_l_y_f import Glyph as _Glyph
 from fpdf import FPDF
-from fpdf.fonts import FontFace, SubsetMap, TTFFont
+from fpdf.fonts import SubsetMap, TTFFont
 from fpdf.output import OutputProducer
 
 from tui.documents import (
@@ -546,31 +546,81 @@ class _Pdf(FPDF):
         aligns: Sequence[str],
         bold_last: bool = False,
     ) -> None:
-        """A table that breaks across pages and repeats its heading row."""
-        self.set_font("DejaVu", "", 8.5)
+        """A table that breaks across pages and repeats its heading row.
+
+        Laid out here rather than with fpdf2's ``table()``, which runs its line breaker
+        (Python, per character) twice over every cell: a cell that fits on one line,
+        nearly all of them, is drawn with ``cell()``; only longer ones are wrapped by
+        ``multi_cell()``. The look is fpdf2's ``HORIZONTAL_LINES`` table: shaded bold
+        heading row, a rule between rows, padding 1.2 mm above and below (1.5 mm at the
+        sides: the cell margin), text centred vertically in its row.
+        """
         self.set_text_color(*_INK)
         self.set_draw_color(*_RULE)
-        heading_style = FontFace(emphasis="BOLD", color=_INK, fill_color=_SHADE)
-        with self.table(
-            width=self.epw,
-            col_widths=tuple(widths),
-            text_align=tuple(aligns),
-            borders_layout="HORIZONTAL_LINES",
-            headings_style=heading_style,
-            line_height=4.6,
-            padding=(1.2, 1.5),
-            repeat_headings=1,
-            first_row_as_headings=True,
-        ) as table:
-            head = table.row()
-            for text in self.note_cells(headings, "B"):
-                head.cell(text)
-            for index, cells in enumerate(rows):
-                row = table.row()
-                bold = bold_last and index == len(rows) - 1
-                for text in self.note_cells(cells, "B" if bold else ""):
-                    row.cell(text, style=FontFace(emphasis="BOLD") if bold else None)
+        total = sum(widths)
+        columns = [w / total * self.epw for w in widths]
+        heading = _TableRow(self.note_cells(headings, "B"), "B", shaded=True)
+        body = [
+            _TableRow(self.note_cells(cells, "B" if bold else ""), "B" if bold else "")
+            for cells, bold in ((c, bold_last and i == len(rows) - 1) for i, c in enumerate(rows))
+        ]
+        for row in (heading, *body):
+            self._measure_row(row, columns)
+        count = 1 + len(body)
+        # The heading never stands alone at the foot of a page.
+        needed = heading.height + (body[0].height if body else 0)
+        if self.get_y() + needed > self.page_break_trigger:
+            self.add_page()
+        self._draw_row(heading, columns, aligns, 0, count)
+        for index, row in enumerate(body, 1):
+            if self.get_y() + row.height > self.page_break_trigger:
+                self.add_page()
+                self._draw_row(heading, columns, aligns, 0, count)
+            self._draw_row(row, columns, aligns, index, count)
+        self.set_x(self.l_margin)
         self.ln(4)
+
+    def _measure_row(self, row: _TableRow, columns: Sequence[float]) -> None:
+        """Each cell's lines (one unless it is too wide) and the row's height."""
+        self.set_font("DejaVu", row.style, _TABLE_SIZE)
+        room = [w - 2 * self.c_margin for w in columns]
+        for text, width, inner in zip(row.texts, columns, room, strict=False):
+            if "\n" not in text and self.get_string_width(text) < inner - 1e-6:
+                row.lines.append(1)
+            else:
+                lines = self.multi_cell(width, _TABLE_LINE, text, dry_run=True, output="LINES")
+                assert isinstance(lines, list)
+                row.lines.append(max(1, len(lines)))
+        row.height = max(row.lines, default=1) * _TABLE_LINE + 2 * _TABLE_PAD
+
+    def _draw_row(
+        self,
+        row: _TableRow,
+        columns: Sequence[float],
+        aligns: Sequence[str],
+        index: int,
+        count: int,
+    ) -> None:
+        top, left = self.get_y(), self.l_margin
+        if row.shaded:
+            self.set_fill_color(*_SHADE)
+            self.rect(left, top, sum(columns), row.height, style="F")
+        if index > 0:
+            self.line(left, top, left + sum(columns), top)
+        if index < count - 1:
+            self.line(left, top + row.height, left + sum(columns), top + row.height)
+        self.set_font("DejaVu", row.style, _TABLE_SIZE)
+        x = left
+        for text, width, align, lines in zip(row.texts, columns, aligns, row.lines, strict=False):
+            if text:
+                dy = (row.height - lines * _TABLE_LINE) / 2
+                self.set_xy(x, top + dy)
+                if lines == 1:
+                    self.cell(width, _TABLE_LINE, text, align=align)
+                else:
+                    self.multi_cell(width, _TABLE_LINE, text, align=align, new_x="RIGHT")
+            x += width
+        self.set_xy(left, top + row.height)
 
     def totals(self, rows: list[tuple[str, str]], total: tuple[str, str]) -> None:
         """Right-aligned label/amount pairs, the total in bold under a rule."""
@@ -608,6 +658,22 @@ class _Pdf(FPDF):
         for line in lines:
             self.multi_cell(0, 4.4, self.note(line), new_x="LMARGIN", new_y="NEXT")
         self.ln(3)
+
+
+_TABLE_SIZE = 8.5
+_TABLE_LINE = 4.6
+_TABLE_PAD = 1.2
+
+
+@dataclass
+class _TableRow:
+    """One table row: its cell texts, font style and, once measured, lines and height."""
+
+    texts: list[str]
+    style: str
+    shaded: bool = False
+    lines: list[int] = field(default_factory=list)
+    height: float = 0.0
 
 
 def _line_rows(doc: Invoice | Quote | PurchaseOrder) -> list[list[str]]:

@@ -337,3 +337,31 @@ def test_a_kept_subset_font_gives_the_same_bytes_as_subsetting_again(
     assert render_pdf(samples.documents[ids[0]], samples, creation_date=FIXED) == fresh[0]
     assert len(used) == 4
     assert len(pdfmod._SUBSETS) == 4
+
+
+def test_long_cells_wrap_in_their_column_and_rows_move_to_the_next_page_whole(
+    samples: Library,
+) -> None:
+    doc = samples.documents["INV-2026-0145"]
+    assert isinstance(doc, Invoice)
+    long = "Calibration on site, with travel between the two plants and a written report " * 3
+    lines = list(doc.lines)
+    for index in (1, 20, 21, 22, 23):
+        lines[index] = lines[index].model_copy(update={"description": f"L{index:02d} {long}"})
+    lines[3] = lines[3].model_copy(update={"unit": "hours and minutes"})
+    texts = pages_text(
+        render_pdf(doc.model_copy(update={"lines": lines}), samples, creation_date=FIXED)
+    )
+    assert len(texts) >= 2
+    for number, text in enumerate(texts, 1):
+        assert f"Page {number} of {len(texts)}" in text
+        if "Calibration" in text:  # a page with table rows starts with the heading row
+            assert re.search(r"#\s*Description\s*Qty\s*Unit\s*Unit price\s*Tax\s*Amount", text)
+    words = " ".join(long.split())
+    for index in (1, 20, 21, 22, 23):
+        # A wrapped description is on one page only, whole, in reading order.
+        [page] = [t for t in texts if f"L{index:02d} Calibration on site" in t]
+        start = page.index(f"L{index:02d} Calibration on site")
+        assert " ".join(page[start:].split()[1:]).startswith(words)
+    assert "minut" in texts[0] and "hours" in texts[0]
+    assert "€8,623.50" not in texts[0] and "€8,623.50" in texts[-1]
