@@ -42,6 +42,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from fontTools import subset as ftsubset
 from fontTools import ttLib
 from fontTools.ttLib.tables._g_l_y_f import Glyph as _Glyph
 from fpdf import FPDF
@@ -188,8 +189,12 @@ class _DocumentFont(ttLib.TTFont):  # type: ignore[misc]  # fontTools is untyped
         super().save(buffer, reorderTables)
         data = buffer.getvalue()
         if self.subset_key is not None:
-            _remember_subset(self.subset_key, _Subset(data, tuple(self.getGlyphOrder())))
+            _remember_subset(self.subset_key, _Subset.of(data, tuple(self.getGlyphOrder())))
         file.write(data)
+
+
+_SKELETON_TABLES = ("head", "maxp", "loca", "glyf")
+"""What subsetting a kept subset needs to keep the same glyphs: their ids and components."""
 
 
 @dataclass(frozen=True)
@@ -198,29 +203,50 @@ class _Subset:
 
     data: bytes
     glyph_order: tuple[str, ...]
+    skeleton: bytes
+    """The same font with only the outline tables: what fpdf2 subsets again (cheaply)."""
+
+    @classmethod
+    def of(cls, data: bytes, glyph_order: tuple[str, ...]) -> _Subset:
+        font = ttLib.TTFont(io.BytesIO(data), recalcTimestamp=False, recalcBBoxes=False)
+        font.setGlyphOrder(list(glyph_order))
+        for tag in list(font.keys()):
+            if tag != "GlyphOrder" and tag not in _SKELETON_TABLES:
+                del font[tag]
+        buffer = io.BytesIO()
+        font.save(buffer)
+        return cls(data, glyph_order, buffer.getvalue())
 
 
 class _SubsetFont(ttLib.TTFont):  # type: ignore[misc]  # fontTools is untyped
     """A kept subset, handed to fpdf2 in place of the whole font.
 
-    fpdf2 subsets it to the same glyphs (all of them: glyph ids and names stay as
-    they are), then saves it: the kept bytes are written, so the document is the
-    same as if the whole font had been subset again.
+    fpdf2 subsets its skeleton (glyph outlines only) to the same glyphs: all of them,
+    so glyph ids and names stay as they are; then saves it: the kept bytes are
+    written, and the document is the same as if the whole font had been subset again.
     """
 
     def __init__(self, subset: _Subset) -> None:
         super().__init__(
-            io.BytesIO(subset.data), recalcTimestamp=False, recalcBBoxes=False, lazy=True
+            io.BytesIO(subset.skeleton), recalcTimestamp=False, recalcBBoxes=False, lazy=True
         )
         self.setGlyphOrder(list(subset.glyph_order))
         self.kept = subset
 
     def save(self, file: Any, reorderTables: bool | None = True) -> None:  # noqa: N803
-        """The kept bytes, unless subsetting changed the glyphs (then fontTools' own save)."""
-        if tuple(self.getGlyphOrder()) != self.kept.glyph_order:
-            super().save(file, reorderTables)
+        """The kept bytes; if subsetting kept fewer glyphs, the kept font subset to them."""
+        glyphs = self.getGlyphOrder()
+        if tuple(glyphs) == self.kept.glyph_order:
+            file.write(self.kept.data)
             return
-        file.write(self.kept.data)
+        font = ttLib.TTFont(io.BytesIO(self.kept.data), recalcTimestamp=False, lazy=True)
+        font.setGlyphOrder(list(self.kept.glyph_order))
+        subsetter = ftsubset.Subsetter(
+            ftsubset.Options(notdef_outline=True, recommended_glyphs=True)
+        )
+        subsetter.populate(glyphs=glyphs)
+        subsetter.subset(font)
+        font.save(file, reorderTables)
 
 
 _SUBSETS: OrderedDict[tuple[Any, ...], _Subset] = OrderedDict()

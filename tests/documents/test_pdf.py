@@ -365,3 +365,27 @@ def test_long_cells_wrap_in_their_column_and_rows_move_to_the_next_page_whole(
         assert " ".join(page[start:].split()[1:]).startswith(words)
     assert "minut" in texts[0] and "hours" in texts[0]
     assert "€8,623.50" not in texts[0] and "€8,623.50" in texts[-1]
+
+
+def test_a_kept_subset_subset_to_fewer_glyphs_is_saved_with_those_glyphs(
+    samples: Library,
+) -> None:
+    """Safety net: if fpdf2 ever asked a kept subset for fewer glyphs, they are subset for real."""
+    from fontTools import subset as ftsubset
+    from fontTools import ttLib
+
+    pdfmod._SUBSETS.clear()
+    render_pdf(samples.documents["INV-2026-0141"], samples, creation_date=FIXED)
+    kept = next(iter(pdfmod._SUBSETS.values()))
+    font = pdfmod._SubsetFont(kept)
+    wanted = ["A", "B", "zero"]
+    subsetter = ftsubset.Subsetter(ftsubset.Options(notdef_outline=True, recommended_glyphs=True))
+    subsetter.populate(glyphs=wanted)
+    subsetter.subset(font)
+    out = io.BytesIO()
+    font.save(out)
+    assert out.getvalue() != kept.data
+    saved = ttLib.TTFont(io.BytesIO(out.getvalue()))
+    assert sorted(saved.getGlyphOrder()[4:]) == ["A", "B", "zero"]  # after .notdef and gids 1-3
+    assert set(saved["glyf"].keys()) == set(saved.getGlyphOrder())
+    assert {chr(c) for c in saved.getBestCmap()} >= {"A", "B", "0"}
