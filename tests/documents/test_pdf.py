@@ -389,3 +389,18 @@ def test_a_kept_subset_subset_to_fewer_glyphs_is_saved_with_those_glyphs(
     assert sorted(saved.getGlyphOrder()[4:]) == ["A", "B", "zero"]  # after .notdef and gids 1-3
     assert set(saved["glyf"].keys()) == set(saved.getGlyphOrder())
     assert {chr(c) for c in saved.getBestCmap()} >= {"A", "B", "0"}
+
+
+def test_measured_widths_are_fpdf2s_own(samples: Library) -> None:
+    """The direct width sum gives exactly fpdf2's get_string_width, or defers to it."""
+    pdf = pdfmod._Pdf(samples.documents["INV-2026-0141"], samples.business)
+    pdfmod._add_font(pdf, "DejaVu", "", pdfmod.REGULAR_FONT)
+    pdfmod._add_font(pdf, "DejaVu", "B", pdfmod.BOLD_FONT)
+    pdf.add_page()
+    texts = ["", "Widget", "€4,997.74", "Zoë Müller – Ωμέγα Привет", "“quoted” · 19 %", "x" * 300]
+    texts += ["Page 1 of {nb}", "株式会社"]  # the page alias and a missing glyph: fpdf2's path
+    for style in ("", "B"):
+        for size in (7, 8.5, 15):
+            pdf.set_font("DejaVu", style, size)
+            for text in texts:
+                assert pdf.width_of(text) == pdf.get_string_width(text), (style, size, text)
