@@ -9,7 +9,7 @@ from __future__ import annotations
 from tests.smtpservers import Script, ScriptedFactory
 from tests.transports.helpers import PASSWORD
 from transports.events import Direction, Step, TranscriptEvent
-from transports.settings import Settings
+from transports.settings import Security, Settings
 from transports.testsend import run_test
 
 
@@ -39,3 +39,25 @@ async def test_probe_with_login_over_plain_text_says_not_encrypted(
     assert done.startswith(
         "probe passed: connected (NOT encrypted: security none) and authenticated"
     )
+
+
+def test_summary_of_a_plain_session_mentions_no_certificate() -> None:
+    """security none has no TLS: the test message must not claim verification is on."""
+    from transports.testsend import settings_summary
+
+    plain = Settings.model_validate(
+        {
+            "smtp": {
+                "host": "relay.internal",
+                "port": 25,
+                "security": "none",
+                "from_address": "a@b.test",
+            }
+        }
+    )
+    assert "Encryption: NONE" in settings_summary(plain)
+    assert "Certificate verification" not in settings_summary(plain)
+    tls = plain.model_copy(
+        update={"smtp": plain.smtp.model_copy(update={"security": Security.TLS})}
+    )
+    assert "Certificate verification: on" in settings_summary(tls)

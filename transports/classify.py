@@ -135,6 +135,8 @@ def _reply_class(code: int, text: str, step: Step) -> FailureClass:
         return FailureClass.BASIC_AUTH_DISABLED
     if "basic authentication is not supported" in lower:
         return FailureClass.BASIC_AUTH_DISABLED
+    if enhanced == "5.7.14" or "log in via your web browser" in lower:
+        return FailureClass.WEB_LOGIN_REQUIRED
     if (code == 534 and enhanced == "5.7.9") or "application-specific password" in lower:
         return FailureClass.APP_PASSWORD_REQUIRED
     if enhanced == "5.2.252" or "sendasdenied" in lower or "not owned by user" in lower:

@@ -57,6 +57,8 @@ class FailureClass(StrEnum):
     AUTH_FAILED = "auth_failed"
     AUTH_REQUIRED = "auth_required"
     APP_PASSWORD_REQUIRED = "app_password_required"
+    WEB_LOGIN_REQUIRED = "web_login_required"
+    """Gmail 534 5.7.14: the account must be signed in once in a browser first."""
     SMTP_AUTH_DISABLED = "smtp_auth_disabled"
     """Office 365: SmtpClientAuthentication is disabled for the tenant/mailbox."""
     BASIC_AUTH_DISABLED = "basic_auth_disabled"

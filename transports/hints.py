@@ -172,6 +172,13 @@ HINTS: dict[FailureClass, tuple[str, ...]] = {
         "The server wants an app password (an application-specific password), not the "
         "account password: create one in the account's security settings.",
     ),
+    FailureClass.WEB_LOGIN_REQUIRED: (
+        "The provider blocked this sign-in until the account is used in a web browser "
+        "(534 5.7.14): sign in to the account in a browser, confirm any security alert "
+        "('Was this you?'), then test again.",
+        "For Gmail use an app password (2-Step Verification on): the account password "
+        "is refused for SMTP.",
+    ),
     FailureClass.SMTP_AUTH_DISABLED: (
         "SMTP AUTH is turned off for this mailbox or the whole tenant: an administrator "
         "must enable 'Authenticated SMTP' for the mailbox.",
@@ -282,7 +289,11 @@ PRESET_HINTS: dict[tuple[FailureClass, str], tuple[str, ...]] = {
     **{
         (failure_class, preset): (_guidance_steps(preset),)
         for preset in ("gmail", "yahoo", "icloud", "fastmail", "aol")
-        for failure_class in (FailureClass.AUTH_FAILED, FailureClass.APP_PASSWORD_REQUIRED)
+        for failure_class in (
+            FailureClass.AUTH_FAILED,
+            FailureClass.APP_PASSWORD_REQUIRED,
+            FailureClass.WEB_LOGIN_REQUIRED,
+        )
     },
     **{
         (failure_class, "office365"): (

@@ -862,7 +862,9 @@ class SmtpTransport(Transport):
             )
             first_refusal = first_refusal or response
             if response.code == 421:
-                break
+                # The server is closing the session: no DATA on it, the whole
+                # message is a temporary failure (a batch retries it later).
+                raise self._reply_failure(response, Step.RCPT)
         if not accepted:
             assert first_refusal is not None
             failure = self._reply_failure(first_refusal, Step.RCPT)

@@ -72,7 +72,9 @@ def settings_summary(settings: Settings) -> str:
         smtp = settings.smtp
         lines += [
             f"Server: {smtp.host} port {smtp.port}, security {smtp.security.value}",
-            f"Certificate verification: {'on' if smtp.verify_tls else 'OFF'}"
+            "Encryption: NONE (security none: no TLS, no certificate)"
+            if smtp.security is Security.NONE
+            else f"Certificate verification: {'on' if smtp.verify_tls else 'OFF'}"
             + (f" (trusting {smtp.ca_file})" if smtp.ca_file else ""),
             f"Username: {smtp.username or '(none: no AUTH)'}",
         ]

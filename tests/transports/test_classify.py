@@ -135,6 +135,13 @@ def test_disconnect_is_retryable() -> None:
             FailureClass.APP_PASSWORD_REQUIRED,
         ),
         (
+            534,
+            "5.7.14 <https://accounts.google.com/signin/continue?sarp=1> Please log in via "
+            "your web browser and then try again.",
+            Step.AUTH,
+            FailureClass.WEB_LOGIN_REQUIRED,
+        ),
+        (
             535,
             "5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled "
             "for the Tenant",

@@ -35,6 +35,7 @@ WORDS: dict[FailureClass, str] = {
     FailureClass.AUTH_FAILED: "username or password",
     FailureClass.AUTH_REQUIRED: "530",
     FailureClass.APP_PASSWORD_REQUIRED: "app password",
+    FailureClass.WEB_LOGIN_REQUIRED: "web browser",
     FailureClass.SMTP_AUTH_DISABLED: "Authenticated SMTP",
     FailureClass.BASIC_AUTH_DISABLED: "OAuth2",
     FailureClass.SENDER_REJECTED: "550/553",

@@ -22,7 +22,7 @@ from tests.transports.helpers import PASSWORD, USER, Run, exchange, message
 from transports.errors import FailureClass, SendFailure
 from transports.events import Direction, Step
 from transports.hints import with_hints
-from transports.message import Attachment
+from transports.message import Attachment, build_message
 from transports.settings import Settings
 from transports.smtp import SmtpTransport
 
@@ -362,6 +362,23 @@ async def test_421_at_rcpt_is_temporary(scripted_server: ScriptedFactory) -> Non
     run = await exchange(settings, PASSWORD, [message(settings)])
     failure = failed(run, settings, FailureClass.TEMPORARY, Step.RCPT, "few minutes")
     assert failure.retryable
+
+
+async def test_421_after_an_accepted_recipient_sends_no_data(
+    scripted_server: ScriptedFactory,
+) -> None:
+    """A 421 on a later RCPT ends the message as temporary: no DATA on a closing session."""
+    server = await scripted_server(
+        S(replies={"RCPT": ["250 2.1.5 OK", "421 4.3.2 System shutting down"]})
+    )
+    settings = server.settings()
+    outgoing = build_message(
+        settings, to=["a@example.test", "b@example.test"], subject="Invoice", body="Hello"
+    )
+    run = await exchange(settings, PASSWORD, [outgoing])
+    failure = failed(run, settings, FailureClass.TEMPORARY, Step.RCPT, "few minutes")
+    assert failure.retryable and failure.reply_code == 421
+    assert "DATA" not in server.verbs()
 
 
 async def test_disconnect_in_the_middle_of_data(scripted_server: ScriptedFactory) -> None:
