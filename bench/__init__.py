@@ -14,10 +14,12 @@ are not tests: nothing here asserts a time.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -62,10 +64,32 @@ def median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
 
 
+_BENCH_PATH: Path | None = None
+
+
+def _bench_path() -> Path:
+    """A folder holding only ``bench`` (a link to this one): this benchmark code, and
+    nothing else of this checkout, on a measured process's path."""
+    global _BENCH_PATH
+    if _BENCH_PATH is None:
+        folder = Path(tempfile.mkdtemp(prefix="smtpdesk-bench-path-"))
+        (folder / "bench").symlink_to(REPO / "bench", target_is_directory=True)
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        _BENCH_PATH = folder
+    return _BENCH_PATH
+
+
 def child_env(source: Path, **extra: str) -> dict[str, str]:
-    """The environment for a measured process: ``source`` first on the path."""
+    """The environment for a measured process: ``source``'s code, this benchmark code.
+
+    ``PYTHONSAFEPATH``: ``python -c`` / ``-m`` put the working directory (this
+    checkout) first on the path, ahead of ``PYTHONPATH``, so ``--source`` used to
+    measure this checkout again; and this checkout is left off the path so that
+    ``tui``, ``screens`` and ``transports`` come from ``source`` only.
+    """
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(source), str(REPO)])
+    env["PYTHONPATH"] = os.pathsep.join([str(_bench_path()), str(source)])
+    env["PYTHONSAFEPATH"] = "1"
     env.pop("SMTPDESK_DEBUG", None)
     env.update(extra)
     return env
