@@ -92,7 +92,8 @@ def child_env(source: Path, **extra: str) -> dict[str, str]:
     env["PYTHONSAFEPATH"] = "1"
     # As installed (pip compiles to bytecode): with PYTHONDONTWRITEBYTECODE every run
     # compiled smtpdesk's own modules again (~50 ms of a start) while the references'
-    # libraries had theirs. The bytecode goes to a cache of its own (kept between runs), not the checkout.
+    # libraries had theirs. The bytecode goes to a cache of its own (kept between
+    # runs), not the checkout.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPYCACHEPREFIX"] = str(Path(tempfile.gettempdir()) / "smtpdesk-bench-pycache")
     env.pop("SMTPDESK_DEBUG", None)
