@@ -398,6 +398,9 @@ def _add_font(pdf: FPDF, family: str, style: str, path: Path) -> None:
     font.fontkey = fontkey
     font.ttfont = _fresh_ttfont(template)
     font.cw = template.font.cw.copy()
+    # fpdf2 numbers and names the descriptor when it writes a document: one per document
+    # (shared, two documents rendered at once in threads wrote each other's object ids).
+    font.desc = copy.copy(template.font.desc)
     font.missing_glyphs = []
     font.biggest_size_pt = 0
     font._hbfont = None

@@ -10,6 +10,7 @@ from typing import Any
 
 import pypdf
 import pytest
+from fpdf.fonts import TTFFont
 
 from tests.documents.fontmaker import make_font
 from tests.documents.helpers import invoice, write_folder
@@ -275,7 +276,8 @@ def test_renders_in_threads_match_sequential_renders(samples: Library) -> None:
     """The font cache is shared across threads (batch sends may render in a worker)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    ids = ["INV-2026-0141", "Q-2026-0031", "INV-2026-0141", "PO-2026-0077"]
+    # Several documents, so that outputs overlap.
+    ids = ["INV-2026-0141", "Q-2026-0031", "INV-2026-0141", "PO-2026-0077"] * 5
     pdfmod._CACHE.clear()
     with ThreadPoolExecutor(max_workers=4) as pool:
         parallel = list(
@@ -404,3 +406,20 @@ def test_measured_widths_are_fpdf2s_own(samples: Library) -> None:
             pdf.set_font("DejaVu", style, size)
             for text in texts:
                 assert pdf.width_of(text) == pdf.get_string_width(text), (style, size, text)
+
+
+def test_documents_rendered_at_once_share_no_font_state_fpdf2_writes(samples: Library) -> None:
+    """fpdf2 numbers and names a font's descriptor while writing a document.
+
+    Shared between clones, two documents written at once in threads took each other's
+    object ids (KeyError in the xref table, 1 in ~50 documents in a batch).
+    """
+    doc = samples.documents["INV-2026-0141"]
+    first, second = (pdfmod._Pdf(doc, samples.business) for _ in range(2))
+    for pdf in (first, second):
+        pdfmod._add_font(pdf, "DejaVu", "", pdfmod.REGULAR_FONT)
+    one, two = first.fonts["dejavu"], second.fonts["dejavu"]
+    assert isinstance(one, TTFFont) and isinstance(two, TTFFont)
+    assert one.desc is not two.desc
+    assert one.cw is not two.cw and one.subset is not two.subset
+    assert one.ttfont is not two.ttfont
