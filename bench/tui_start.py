@@ -45,7 +45,7 @@ class Form(Screen):
                                              allow_blank=False, value=0, compact=True))
                 yield field("url", Input(compact=True), hidden=True)
                 yield Static("")
-                yield field("host", Input(placeholder="host", compact=True))
+                yield field("host", Input(placeholder="host", id="smtp-host", compact=True))
                 with Horizontal():
                     yield field("port", Input("587", type="integer", compact=True))
                     yield field("security", Select([(str(i), i) for i in range(3)],
