@@ -60,12 +60,7 @@ def run(source: Path, quick: bool) -> list[Row]:
 
 
 async def _main(settings_file: str, password: str, count: int) -> dict[str, float]:
-    from bench.batch_send import _library
     from tui.app import make_app
-    from tui.batch import send_batch
-    from tui.emailing import document_job
-    from tui.sendlog import SendLog
-    from tui.store import SettingsStore
 
     result: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -73,6 +68,14 @@ async def _main(settings_file: str, password: str, count: int) -> dict[str, floa
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.pause()
             result["open"] = rss_mb()[1]
+            # Imported only now: "after opening" is what opening the TUI loads, not
+            # the batch's modules (fpdf2, fontTools) imported ahead of it.
+            from bench.batch_send import _library
+            from tui.batch import send_batch
+            from tui.emailing import document_job
+            from tui.sendlog import SendLog
+            from tui.store import SettingsStore
+
             settings = SettingsStore(Path(settings_file)).load()
             from transports.testsend import run_test
 
