@@ -22,6 +22,13 @@ number of them) and handed to fpdf2 again for the next document that uses exactl
 the same glyphs: fpdf2 then subsets a font that is already that subset (cheap) and
 embeds the kept bytes, which are the bytes it produced the first time.
 
+Layout is the third cost: fpdf2's line breaker goes character by character in
+Python, re-measuring the line at each one. Tables are laid out here (a cell that
+fits on one line is drawn with ``cell()``; only longer ones are wrapped), one-line
+paragraphs skip the breaker, and string widths of our cached fonts are summed
+directly (``_Pdf.width_of``, the same float as ``get_string_width``). The pages look
+exactly as with fpdf2's ``table()`` and ``multi_cell()`` (compared rasterised).
+
 Output is deterministic: pass ``creation_date`` and the same input gives the
 same bytes.
 
@@ -279,17 +286,17 @@ class _Output(OutputProducer):
     """
 
     def __init__(self, fpdf: FPDF) -> None:
-        templates: dict[str, Any] = getattr(fpdf, "templates", {})
+        templates: dict[str, _FontTemplate] = getattr(fpdf, "templates", {})
         for fontkey, template in templates.items():
             font = fpdf.fonts[fontkey]
             assert isinstance(font, TTFFont)
-            key = (template, frozenset(font.subset.get_all_glyph_names()))
+            key = (template.key, frozenset(font.subset.get_all_glyph_names()))
             kept = _kept_subset(key)
             if kept is None:
-                assert isinstance(font.ttfont, _DocumentFont)
-                font.ttfont.subset_key = key
+                ttfont = _fresh_ttfont(template)
+                ttfont.subset_key = key
+                font.ttfont = ttfont
             else:
-                font.ttfont.close()
                 font.ttfont = _SubsetFont(kept)
         super().__init__(fpdf)
 
@@ -383,7 +390,7 @@ def _fresh_ttfont(template: _FontTemplate) -> _DocumentFont:
     return ttfont
 
 
-def _add_font(pdf: FPDF, family: str, style: str, path: Path) -> None:
+def _add_font(pdf: _Pdf, family: str, style: str, path: Path) -> None:
     """``pdf.add_font`` with the parsing done once per process."""
     fontkey = f"{family.lower()}{style}"
     template = _template(path, style)
@@ -396,7 +403,10 @@ def _add_font(pdf: FPDF, family: str, style: str, path: Path) -> None:
     font = copy.copy(template.font)
     font.i = len(pdf.fonts) + 1
     font.fontkey = fontkey
-    font.ttfont = _fresh_ttfont(template)
+    # Its own fontTools object is made when the document is written (``_Output``): the
+    # layout does not read it, and a kept subset needs none. Until then it is the
+    # template's, closed: anything reading it would fail loudly.
+    font.ttfont = template.font.ttfont
     font.cw = template.font.cw.copy()
     # fpdf2 numbers and names the descriptor when it writes a document: one per document
     # (shared, two documents rendered at once in threads wrote each other's object ids).
@@ -406,8 +416,7 @@ def _add_font(pdf: FPDF, family: str, style: str, path: Path) -> None:
     font._hbfont = None
     font.subset = SubsetMap(font)
     pdf.fonts[fontkey] = font
-    if isinstance(pdf, _Pdf):
-        pdf.templates[fontkey] = template.key
+    pdf.templates[fontkey] = template
 
 
 # --- formatting ------------------------------------------------------------------------------
@@ -446,8 +455,8 @@ class _Pdf(FPDF):
         self.business = business
         # (style, character) for every character drawn, in order of first appearance.
         self.drawn: dict[tuple[str, str], None] = {}
-        # Font key -> its cached template's key, for the fonts added by ``_add_font``.
-        self.templates: dict[str, tuple[str, str, int, int]] = {}
+        # Font key -> its cached template, for the fonts added by ``_add_font``.
+        self.templates: dict[str, _FontTemplate] = {}
         self.fallback_fonts: list[str] = []
         self.set_margins(18, 16, 18)
         self.set_auto_page_break(True, margin=22)

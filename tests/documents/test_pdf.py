@@ -422,4 +422,3 @@ def test_documents_rendered_at_once_share_no_font_state_fpdf2_writes(samples: Li
     assert isinstance(one, TTFFont) and isinstance(two, TTFFont)
     assert one.desc is not two.desc
     assert one.cw is not two.cw and one.subset is not two.subset
-    assert one.ttfont is not two.ttfont
