@@ -68,21 +68,21 @@ async def _main(settings_file: str, password: str, count: int) -> dict[str, floa
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.pause()
             result["open"] = rss_mb()[1]
-            # Imported only now: "after opening" is what opening the TUI loads, not
-            # the batch's modules (fpdf2, fontTools) imported ahead of it.
-            from bench.batch_send import _library
-            from tui.batch import send_batch
-            from tui.emailing import document_job
-            from tui.sendlog import SendLog
+            from transports.testsend import run_test
             from tui.store import SettingsStore
 
             settings = SettingsStore(Path(settings_file)).load()
-            from transports.testsend import run_test
-
             outcome = await run_test(settings, password, on_event=lambda event: None)
             if not outcome.ok:
                 raise RuntimeError(f"the test send failed: {outcome.failure}")
             result["test"] = rss_mb()[1]
+            # Imported only now: "after opening" and "after a test send" are what those
+            # load, not the batch's modules (fpdf2, fontTools) imported ahead of them.
+            from bench.batch_send import _library
+            from tui.batch import send_batch
+            from tui.emailing import document_job
+            from tui.sendlog import SendLog
+
             library, docs = _library(count)
             jobs = [document_job(d, library, settings) for d in docs]
             with SendLog(Path(tmp) / "log.sqlite3") as log:
