@@ -735,7 +735,9 @@ class SettingsScreen(Screen[None]):
             self.fill(Settings.unconfigured(), show_errors=False)
             return
         self.load_error = ""
-        notice.say("")
+        # e.g. a world-readable file from an older version, made private on load.
+        notice.say("\n".join(store.notices), "warning")
+        store.notices.clear()
         self.fill(settings, show_errors=store.exists())
 
     def fill(self, settings: Settings, *, show_errors: bool, password: str | None = None) -> None:

@@ -291,6 +291,23 @@ async def test_saved_settings_are_loaded(config_path: Path) -> None:
         assert screen.query_one("#load-error", Notice).text == ""
 
 
+async def test_a_world_readable_settings_file_is_made_private_and_the_form_says_so(
+    config_path: Path,
+) -> None:
+    settings = Settings.model_validate(
+        {"smtp": {"host": "smtp.example.com", "username": "me@example.com"}}
+    )
+    write_settings(config_path, settings)
+    config_path.chmod(0o644)  # as an older version or an editor left it
+    app = app_for(config_path)
+    async with app.run_test(size=SIZE):
+        notice = screen_of(app).query_one("#load-error", Notice)
+        assert "other users could read this file" in notice.text
+        assert "now private (0600)" in notice.text
+        assert config_path.stat().st_mode & 0o777 == 0o600
+        assert screen_of(app).validate() == settings
+
+
 async def test_a_corrupt_settings_file_is_reported_and_not_overwritten(config_path: Path) -> None:
     config_path.parent.mkdir(parents=True)
     corrupt = 'protocol = "smtp"\n[smtp]\nhost = "smtp.example.com"\nprot = 587\n'
