@@ -110,6 +110,11 @@ def _ascii_domain(domain: str) -> str:
     return idna.encode(domain, uts46=True).decode("ascii")
 
 
+def new_message_id(sender: str) -> str:
+    """A fresh Message-ID on the sender's domain (IDNA 2008 ASCII form)."""
+    return make_msgid(domain=_ascii_domain(sender.rpartition("@")[2] or "localhost"))
+
+
 def _wire_address(address: str) -> str:
     """The address with its domain in IDNA (ASCII) form, as SMTP servers expect."""
     local, _, domain = address.rpartition("@")
@@ -165,8 +170,7 @@ def build_message(
         message["Reply-To"] = _address_header(reply_to)
     message["Subject"] = subject
     message["Date"] = format_datetime(localtime())
-    domain = _ascii_domain(sender.rpartition("@")[2])
-    message_id = message_id or make_msgid(domain=domain)
+    message_id = message_id or new_message_id(sender)
     message["Message-ID"] = message_id
     for name, value in extra_headers:
         try:

@@ -46,13 +46,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import make_msgid
 
 from transports.base import SendResult, TokenSource, Transport
 from transports.errors import FailureClass, SendFailure
 from transports.events import EventSink, Step, discard
 from transports.hints import with_hints
-from transports.message import Outgoing
+from transports.message import Outgoing, new_message_id
 from transports.settings import Settings
 from transports.testsend import open_transport
 from tui.sendlog import EntryState, LogEntry, QueueItem, SendLog, SendLogError
@@ -178,8 +177,7 @@ def new_batch_id(now: datetime | None = None) -> str:
 
 def allocate_message_id(settings: Settings) -> str:
     """A fresh Message-ID on the sender's domain (as ``build_message`` makes them)."""
-    domain = settings.sender.rpartition("@")[2] or "localhost"
-    return make_msgid(domain=domain.encode("idna").decode("ascii"))
+    return new_message_id(settings.sender)
 
 
 def is_ambiguous(failure: SendFailure) -> bool:
@@ -196,7 +194,10 @@ def _stored_outgoing(entry: LogEntry, data: bytes) -> Outgoing:
         sender=entry.sender,
         recipients=entry.recipients,
         message_id=entry.message_id,
-        smtputf8=not all(a.isascii() for a in [entry.sender, *entry.recipients]),
+        # As build_message decided it: raw UTF-8 headers (a non-ASCII Reply-To
+        # too, not only the envelope) are only written for SMTPUTF8 messages.
+        smtputf8=not all(a.isascii() for a in [entry.sender, *entry.recipients])
+        or not data.partition(b"\r\n\r\n")[0].isascii(),
         _bytes=[data],
     )
 
