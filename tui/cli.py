@@ -185,6 +185,11 @@ def _uses_oauth(settings: Settings) -> bool:
 # -- output helpers -------------------------------------------------------------
 
 
+def _terminal_columns() -> int:
+    """The terminal's width (COLUMNS when set, 80 when not a terminal)."""
+    return shutil.get_terminal_size((80, 24)).columns
+
+
 def _width() -> int:
     return max(40, min(100, shutil.get_terminal_size((100, 24)).columns))
 
@@ -1076,7 +1081,7 @@ def run_documents_list(ctx: Context) -> int:
         if not docs:
             ctx.line(f"no documents in {library.folder}")
             return EXIT_OK
-        rows = [["ID", "TYPE", "NUMBER", "CONTACT", "DATE", "TOTAL", "LAST EMAILED"]]
+        rows = [["ID", "TYPE", "NUMBER", "CONTACT", "DATE", "TOTAL", "EMAILED"]]
         for doc in docs:
             contact = library.contacts.get(doc.contact_id)
             total = doc.total
@@ -1096,6 +1101,14 @@ def run_documents_list(ctx: Context) -> int:
             min(limit, max(_display_width(row[i]) for row in rows))
             for i, limit in enumerate(limits)
         ]
+        shown = list(range(len(limits)))
+        if all(doc.number.casefold() == doc.id.casefold() for doc in docs):
+            shown.remove(2)  # the number is the id: one column says it
+        # Fit an 80-column terminal over SSH: the contact name gives way first.
+        for column, narrowest in ((3, 12), (1, 9), (0, 13)):  # contact, type, id
+            spare = _terminal_columns() - (sum(widths[i] for i in shown) + 2 * (len(shown) - 1))
+            if spare < 0:
+                widths[column] = max(narrowest, widths[column] + spare)
         for row in rows:
             cells = [_fit(cell, widths[i]) for i, cell in enumerate(row)]
             total_cell = row[5]
@@ -1103,7 +1116,7 @@ def run_documents_list(ctx: Context) -> int:
                 " " * max(0, widths[5] - _display_width(total_cell))
                 + _fit(total_cell, min(widths[5], _display_width(total_cell))).rstrip()
             )
-            ctx.line("  ".join(cells).rstrip())
+            ctx.line("  ".join(cells[i] for i in shown).rstrip())
         ctx.line(f"{len(docs)} documents in {library.folder}")
         return EXIT_OK
 

@@ -78,7 +78,8 @@ async def test_list_reports_bad_files_and_lists_the_rest(folder: Path) -> None:
 
     run = await smtpdesk("--documents", str(folder), "documents", "list")
     assert run.code == 0, run.err
-    assert run.lines[0].split()[:3] == ["ID", "TYPE", "NUMBER"]
+    assert run.lines[0].split()[:3] == ["ID", "TYPE", "CONTACT"]  # number = id: not repeated
+    assert max(len(line) for line in run.lines[:-1]) <= 80, run.lines  # fits 80 columns
     listed = {line.split()[0] for line in run.lines[1:-1]}
     assert listed == {p.stem for p in (folder / "documents").glob("*.json")} - {
         "BROKEN-1",
@@ -87,7 +88,13 @@ async def test_list_reports_bad_files_and_lists_the_rest(folder: Path) -> None:
     assert len(listed) == 10
     inv = next(line for line in run.lines if line.startswith("INV-2026-0141 "))
     assert "Müller GmbH" in inv and "€4,997.74" in inv and inv.endswith("never")
-    assert any("株式会社 山田商事" in line for line in run.lines)
+    # At 80 columns long contact names give way (the Japanese one is cut, by display width).
+    assert any("株式会社 山…" in line for line in run.lines)
+    wide = await smtpdesk(
+        "--documents", str(folder), "documents", "list", env=cli_env(COLUMNS="160")
+    )
+    assert any("株式会社 山田商事" in line for line in wide.lines)
+    assert wide.lines[0].split()[:4] == ["ID", "TYPE", "CONTACT", "DATE"]
     errors = run.err.splitlines()
     assert any(
         f"{folder / 'documents' / 'BROKEN-1.json'}:4: is not valid JSON" in e for e in errors
