@@ -392,12 +392,10 @@ class Script:
         return value
 
 
-@dataclass
-class RunningScript:
-    """A started scripted server and what it received."""
+@dataclass(kw_only=True)
+class ServerLog:
+    """What a fake server saw: shared by the scripted and the hostile servers."""
 
-    port: int
-    script: Script
     lines: list[bytes] = field(default_factory=list)
     """Every command line received (raw, including AUTH payloads)."""
     bodies: list[bytes] = field(default_factory=list)
@@ -408,6 +406,14 @@ class RunningScript:
         return [
             line.split(b" ", 1)[0].strip().upper().decode("ascii", "replace") for line in self.lines
         ]
+
+
+@dataclass
+class RunningScript(ServerLog):
+    """A started scripted server and what it received."""
+
+    port: int
+    script: Script
 
     def settings(
         self,

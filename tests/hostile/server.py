@@ -22,6 +22,8 @@ import ssl
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
+from tests.smtpservers import ServerLog
+
 LOOPBACK = "127.0.0.1"
 
 
@@ -107,22 +109,12 @@ class Hostile:
 
 
 @dataclass
-class RunningHostile:
+class RunningHostile(ServerLog):
     """A started hostile server and what it saw."""
 
     port: int
     script: Hostile
-    lines: list[bytes] = field(default_factory=list)
-    """Every command line received, raw (AUTH payloads included)."""
-    bodies: list[bytes] = field(default_factory=list)
-    connections: int = 0
     bytes_written: int = 0
-    closed_by_client: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def verbs(self) -> list[str]:
-        return [
-            raw.split(b" ", 1)[0].strip().upper().decode("ascii", "replace") for raw in self.lines
-        ]
 
 
 class ScriptClosed(Exception):
