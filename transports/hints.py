@@ -342,4 +342,16 @@ def with_hints(failure: SendFailure, settings: Settings) -> SendFailure:
     """
     if settings.smtp.auth is AuthMethod.OAUTH2 and failure.failure_class in _OAUTH2_REPLACES:
         return dataclasses.replace(failure, hints=(*OAUTH2_AUTH_HINTS, ALWAYS_LAST))
-    return dataclasses.replace(failure, hints=hints_for(failure.failure_class, settings.preset))
+    hints = hints_for(failure.failure_class, settings.preset)
+    smtp = settings.smtp
+    if failure.failure_class in _TRUST_FAILURES and smtp.verify_tls and smtp.ca_file:
+        hints = (_ONLY_CA_FILE.format(ca_file=smtp.ca_file), *hints)
+    return dataclasses.replace(failure, hints=hints)
+
+
+_TRUST_FAILURES = frozenset({FailureClass.CERT_UNTRUSTED, FailureClass.CERT_SELF_SIGNED})
+_ONLY_CA_FILE = (
+    "While 'Trusted certificate file' is set, it is the only trust for this server: "
+    "{ca_file} must hold the server's certificate or the CA that issued it. Clear the "
+    "field to trust the system CAs instead (a public provider needs nothing there)."
+)

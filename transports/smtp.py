@@ -417,26 +417,33 @@ class SmtpTransport(Transport):
             await self._auth(smtp_settings.username, self._secret or "")
 
     def _tls_context(self) -> ssl.SSLContext:
+        """The client TLS context.
+
+        With a trusted certificate file, that file is the whole trust for this server
+        (as curl's ``--cacert`` or msmtp's ``tls_trust_file``): narrower than the
+        system store, and the system bundle is not parsed (~20-30 ms of a test).
+        """
         smtp_settings = self.settings.smtp
-        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
         if not smtp_settings.verify_tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
             return context
-        if smtp_settings.ca_file:
-            path = Path(smtp_settings.ca_file).expanduser()
-            try:
-                context.load_verify_locations(cafile=str(path))
-            except (OSError, ssl.SSLError, ValueError) as exc:
-                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-                raise SendFailure(
-                    FailureClass.CA_FILE,
-                    Step.TLS,
-                    f"The trusted certificate file cannot be used: {path}",
-                    detail=f"{path}: {reason} (it must be a readable PEM certificate file)",
-                ) from None
-            # A server certificate (not only a CA) may be the trust anchor.
-            context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+        if not smtp_settings.ca_file:
+            return ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+        path = Path(smtp_settings.ca_file).expanduser()
+        try:
+            context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(path))
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise SendFailure(
+                FailureClass.CA_FILE,
+                Step.TLS,
+                f"The trusted certificate file cannot be used: {path}",
+                detail=f"{path}: {reason} (it must be a readable PEM certificate file)",
+            ) from None
+        # A server certificate (not only a CA) may be the trust anchor.
+        context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
         return context
 
     async def _resolve(self) -> list[tuple[socket.AddressFamily, tuple[str, int]]]:
@@ -566,7 +573,7 @@ class SmtpTransport(Transport):
         if not verified:
             trust = "NOT verified (certificate verification is turned off)"
         elif smtp_settings.ca_file:
-            trust = f"verified (trusting {smtp_settings.ca_file} and the system CAs)"
+            trust = f"verified (trusting only {smtp_settings.ca_file})"
         else:
             trust = "verified (system CA store, host name checked)"
         subject = issuer = "(no certificate)"

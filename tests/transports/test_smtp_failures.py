@@ -9,6 +9,9 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
+import trustme
+
 from tests.smtpservers import (
     CLOSE,
     SILENT,
@@ -141,6 +144,32 @@ async def test_untrusted_ca(smtp_server: SmtpServerFactory, certs: Certs) -> Non
     run = await exchange(settings)
     failure = failed(run, settings, FailureClass.CERT_UNTRUSTED, Step.TLS, "CA")
     assert "verify code 20" in failure.detail
+
+
+async def test_the_ca_file_replaces_the_system_cas(
+    smtp_server: SmtpServerFactory, certs: Certs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a trusted certificate file, only that file is trusted (as curl's --cacert)."""
+    server = await smtp_server("starttls", cert=certs.good, accounts={USER: PASSWORD})
+    # The test CA stands in for the system store (OpenSSL reads SSL_CERT_FILE).
+    monkeypatch.setenv("SSL_CERT_FILE", str(certs.ca_pem))
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    system = await exchange(server.settings(username=USER))
+    assert system.failure is None, system.transcript()
+    assert "verified (system CA store, host name checked)" in system.transcript()
+
+    logins = len(server.handler.attempted_auth)
+    other_ca = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other_ca))
+    settings = server.settings(username=USER, ca_file=other_ca)
+    run = await exchange(settings)
+    failure = failed(run, settings, FailureClass.CERT_UNTRUSTED, Step.TLS, str(other_ca))
+    assert "only trust" in failure.hints[0], failure.hints
+    assert len(server.handler.attempted_auth) == logins
+
+    pinned = await exchange(server.settings(username=USER, ca_file=certs.ca_pem))
+    assert pinned.failure is None, pinned.transcript()
+    assert f"verified (trusting only {certs.ca_pem})" in pinned.transcript()
 
 
 async def test_hostname_mismatch(smtp_server: SmtpServerFactory, certs: Certs) -> None:
