@@ -22,6 +22,13 @@ number of them) and handed to fpdf2 again for the next document that uses exactl
 the same glyphs: fpdf2 then subsets a font that is already that subset (cheap) and
 embeds the kept bytes, which are the bytes it produced the first time.
 
+Writing the fonts was next (~3.5 ms a font): fpdf2 subsets, builds a 128 KB
+CIDToGIDMap, a ToUnicode map and a widths array, and compresses the map and the
+subset font, for every document. All of it follows from the font and the document's
+subset map (which code stands for which glyph), so what fpdf2 wrote is kept per
+process (a bounded number) and a document with the same subset map gets the same
+objects again without subsetting or compressing anything (``_Output``).
+
 Layout is the third cost: fpdf2's line breaker goes character by character in
 Python, re-measuring the line at each one. Tables are laid out here (a cell that
 fits on one line is drawn with ``cell()``; only longer ones are wrapped), one-line
@@ -54,7 +61,17 @@ from fontTools import ttLib
 from fontTools.ttLib.tables._g_l_y_f import Glyph as _Glyph
 from fpdf import FPDF
 from fpdf.fonts import SubsetMap, TTFFont
-from fpdf.output import OutputProducer
+from fpdf.output import (
+    CIDSystemInfo,
+    OutputProducer,
+    PDFExtGState,
+    PDFFont,
+    PDFFontStream,
+    PDFType3Font,
+    PDFXObject,
+)
+from fpdf.pattern import Pattern
+from fpdf.syntax import Name, PDFArray, PDFContentStream
 
 from tui.documents import (
     AnyDocument,
@@ -278,18 +295,122 @@ def _kept_subset(key: tuple[Any, ...]) -> _Subset | None:
         return subset
 
 
+@dataclass(frozen=True)
+class _FontObjects:
+    """What fpdf2 wrote for one font of one document, apart from the object ids.
+
+    Everything in it follows from the font and the document's subset map (which
+    character code stands for which glyph): the embedded subset font (compressed),
+    the 128 KB CIDToGIDMap (compressed), the ToUnicode map and the widths array.
+    fpdf2 rebuilds and compresses all of it for every document (~3.5 ms a font).
+    """
+
+    font_file: bytes
+    font_file_length: int
+    cid_to_gid: bytes
+    to_unicode: bytes
+    widths: str | None
+
+    @classmethod
+    def of(cls, composite: Any) -> _FontObjects | None:
+        """Read back from the objects fpdf2 made; None if they are not the expected shape."""
+        try:
+            (cid_font,) = composite.descendant_fonts
+            font_file = cid_font.font_descriptor.font_file2
+            cid_to_gid = cid_font.c_i_d_to_g_i_d_map
+            to_unicode = composite.to_unicode
+        except (AttributeError, TypeError, ValueError):
+            return None
+        if (
+            composite.encoding != "Identity-H"
+            or cid_font.subtype != "CIDFontType2"
+            or cid_to_gid.filter != "FlateDecode"
+            or font_file.filter != "FlateDecode"
+            or to_unicode.filter is not None
+        ):
+            return None
+        return cls(
+            bytes(font_file.content_stream()),
+            font_file.length1,
+            bytes(cid_to_gid.content_stream()),
+            bytes(to_unicode.content_stream()),
+            cid_font.w,
+        )
+
+
+def _subset_map_key(font: TTFFont) -> tuple[tuple[int, int, Any, str, int], ...]:
+    """The document's subset map of a font, in full: what ``_FontObjects`` depends on."""
+    return tuple(
+        (code, glyph.glyph_id, glyph.unicode, glyph.glyph_name, glyph.glyph_width)
+        for glyph, code in font.subset.items()
+        if glyph is not None
+    )
+
+
+_FONT_OBJECTS: OrderedDict[tuple[Any, ...], _FontObjects] = OrderedDict()
+_FONT_OBJECTS_MAX = 64
+"""Kept font objects (each some tens of KB): the most recently used are kept.
+
+In a batch of invoices from one business, a few dozen subset maps cover hundreds of
+documents (the order in which a document first uses each glyph decides its codes).
+Guarded by ``_SUBSETS_LOCK``.
+"""
+
+
+def _remember_font_objects(key: tuple[Any, ...], objects: _FontObjects) -> None:
+    with _SUBSETS_LOCK:
+        _FONT_OBJECTS[key] = objects
+        _FONT_OBJECTS.move_to_end(key)
+        while len(_FONT_OBJECTS) > _FONT_OBJECTS_MAX:
+            _FONT_OBJECTS.popitem(last=False)
+
+
+def _kept_font_objects(key: tuple[Any, ...]) -> _FontObjects | None:
+    with _SUBSETS_LOCK:
+        objects = _FONT_OBJECTS.get(key)
+        if objects is not None:
+            _FONT_OBJECTS.move_to_end(key)
+        return objects
+
+
+def _compressed_stream(data: bytes, stream: PDFContentStream | None = None) -> PDFContentStream:
+    """A FlateDecode stream object holding ``data``, already compressed."""
+    if stream is None:
+        stream = PDFContentStream(contents=b"", compress=False)
+    stream._contents = data
+    stream.filter = Name("FlateDecode")
+    stream.length = len(data)
+    return stream
+
+
 class _Output(OutputProducer):
-    """fpdf2's output, with each cached font given its kept subset when there is one.
+    """fpdf2's output, with each cached font given what was kept for it.
+
+    A font whose subset map was seen before (``_FONT_OBJECTS``) is written from the
+    kept objects, without subsetting or compressing anything: the same objects in
+    the same order, with the same content, as fpdf2's ``_add_fonts`` writes. Other
+    fonts go through fpdf2, with the kept subset font when there is one, and what
+    fpdf2 wrote for them is kept.
 
     The glyphs a document uses are known only here: the last footer is drawn by
     ``output()`` just before this is created.
     """
 
     def __init__(self, fpdf: FPDF) -> None:
+        self.kept_objects: dict[int, _FontObjects] = {}
+        self.objects_keys: dict[int, tuple[Any, ...]] = {}
         templates: dict[str, _FontTemplate] = getattr(fpdf, "templates", {})
+        compliant = getattr(fpdf, "_compliance", None) is not None
         for fontkey, template in templates.items():
             font = fpdf.fonts[fontkey]
             assert isinstance(font, TTFFont)
+            if not compliant and not font.missing_glyphs:
+                objects_key = (template.key, _subset_map_key(font))
+                objects = _kept_font_objects(objects_key)
+                if objects is not None:
+                    self.kept_objects[font.i] = objects
+                    continue  # nothing to subset: no fontTools object needed
+                self.objects_keys[font.i] = objects_key
             key = (template.key, frozenset(font.subset.get_all_glyph_names()))
             kept = _kept_subset(key)
             if kept is None:
@@ -299,6 +420,76 @@ class _Output(OutputProducer):
             else:
                 font.ttfont = _SubsetFont(kept)
         super().__init__(fpdf)
+
+    def _add_fonts(
+        self,
+        image_objects_per_index: dict[int, PDFXObject],
+        gfxstate_objs_per_name: dict[str, PDFExtGState],
+        pattern_objs_per_name: dict[str, Pattern],
+    ) -> dict[int, PDFFont | PDFType3Font]:
+        """fpdf2's ``_add_fonts``, one font at a time, kept fonts written here."""
+        if not self.kept_objects and not self.objects_keys:
+            return super()._add_fonts(
+                image_objects_per_index, gfxstate_objs_per_name, pattern_objs_per_name
+            )
+        catalog = self.fpdf._resource_catalog
+        fonts = catalog.font_registry
+        written: dict[int, PDFFont | PDFType3Font] = {}
+        try:
+            for fontkey, font in sorted(fonts.items(), key=lambda item: item[1].i):
+                kept = self.kept_objects.get(font.i)
+                if kept is not None:
+                    assert isinstance(font, TTFFont)
+                    written[font.i] = self._add_kept_font(font, kept)
+                    continue
+                # fpdf2's own code, for this font only (in the same order as all at once).
+                catalog.font_registry = {fontkey: font}
+                done = super()._add_fonts(
+                    image_objects_per_index, gfxstate_objs_per_name, pattern_objs_per_name
+                )
+                written.update(done)
+                objects_key = self.objects_keys.get(font.i)
+                objects = _FontObjects.of(done[font.i]) if objects_key is not None else None
+                if objects_key is not None and objects is not None:
+                    _remember_font_objects(objects_key, objects)
+        finally:
+            catalog.font_registry = fonts
+        return written
+
+    def _add_kept_font(self, font: TTFFont, kept: _FontObjects) -> PDFFont:
+        """The objects fpdf2's ``_add_fonts`` makes for a TrueType font, from ``kept``."""
+        fontname = f"MPDFAA+{font.name}"
+        composite = PDFFont(subtype="Type0", base_font=fontname, encoding="Identity-H")
+        self._add_pdf_obj(composite, "fonts")
+        cid_font = PDFFont(
+            subtype="CIDFontType2",
+            base_font=fontname,
+            d_w=font.desc.missing_width,
+            w=kept.widths,
+        )
+        self._add_pdf_obj(cid_font, "fonts")
+        composite.descendant_fonts = PDFArray([cid_font])
+        to_unicode = PDFContentStream(contents=kept.to_unicode)
+        self._add_pdf_obj(to_unicode, "fonts")
+        composite.to_unicode = to_unicode
+        system_info = CIDSystemInfo()
+        self._add_pdf_obj(system_info, "fonts")
+        cid_font.c_i_d_system_info = system_info
+        descriptor = font.desc
+        descriptor.font_name = Name(fontname)
+        self._add_pdf_obj(descriptor, "fonts")
+        cid_font.font_descriptor = descriptor
+        cid_to_gid = _compressed_stream(kept.cid_to_gid)
+        self._add_pdf_obj(cid_to_gid, "fonts")
+        cid_font.c_i_d_to_g_i_d_map = cid_to_gid
+        font_file = _compressed_stream(kept.font_file, PDFFontStream(contents=b""))
+        font_file.length1 = kept.font_file_length  # type: ignore[attr-defined]
+        self._add_pdf_obj(font_file, "fonts")
+        descriptor.font_file2 = font_file  # type: ignore[attr-defined]
+        font.subset.pick.cache_clear()
+        font.subset.get_glyph.cache_clear()
+        font.close()
+        return composite
 
 
 _CACHE: dict[tuple[str, str, int, int], _FontTemplate] = {}

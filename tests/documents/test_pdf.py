@@ -327,6 +327,8 @@ def test_a_kept_subset_font_gives_the_same_bytes_as_subsetting_again(
 
     monkeypatch.setattr(pdfmod._SubsetFont, "save", counting_save)
     monkeypatch.setattr(pdfmod, "_SUBSETS_MAX", 4)
+    monkeypatch.setattr(pdfmod, "_FONT_OBJECTS_MAX", 0)  # kept font objects skip subsetting
+    pdfmod._FONT_OBJECTS.clear()
     pdfmod._SUBSETS.clear()
     fresh = [render_pdf(samples.documents[i], samples, creation_date=FIXED) for i in ids]
     assert used == []  # every document had other glyphs: each subset made anew
@@ -376,6 +378,7 @@ def test_a_kept_subset_subset_to_fewer_glyphs_is_saved_with_those_glyphs(
     from fontTools import subset as ftsubset
     from fontTools import ttLib
 
+    pdfmod._FONT_OBJECTS.clear()
     pdfmod._SUBSETS.clear()
     render_pdf(samples.documents["INV-2026-0141"], samples, creation_date=FIXED)
     kept = next(iter(pdfmod._SUBSETS.values()))
@@ -422,3 +425,67 @@ def test_documents_rendered_at_once_share_no_font_state_fpdf2_writes(samples: Li
     assert isinstance(one, TTFFont) and isinstance(two, TTFFont)
     assert one.desc is not two.desc
     assert one.cw is not two.cw and one.subset is not two.subset
+
+
+def test_kept_font_objects_give_the_same_bytes_as_fpdf2_writing_the_fonts(
+    samples: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A font whose subset map was seen is written from what fpdf2 wrote then: same bytes.
+
+    The numbers use the same new glyphs in another order (other character codes in the
+    regular font, whose subset maps are then kept apart).
+    """
+    from fpdf.output import OutputProducer
+
+    base = samples.documents["INV-2026-0141"]
+    docs = [base.model_copy(update={"number": n}) for n in ("INV-ΩЖ", "INV-ЖΩ", "INV-ΩЖ")]
+    ids = ["INV-2026-0145", "Q-2026-0031"]
+    if any(path.is_file() for path in pdfmod.SYSTEM_FALLBACK_FONTS):
+        ids.append("INV-2026-0144")  # with a third, fallback font
+    docs += [samples.documents[i] for i in ids]
+    written_by_fpdf2: list[str] = []
+    original = OutputProducer._add_fonts
+
+    def counting(self: OutputProducer, *args: Any) -> Any:
+        written_by_fpdf2.extend(font.fontkey for font in self.fpdf.fonts.values())
+        return original(self, *args)
+
+    monkeypatch.setattr(OutputProducer, "_add_fonts", counting)
+    pdfmod._FONT_OBJECTS.clear()
+    kept = [render_pdf(doc, samples, creation_date=FIXED) for doc in docs]
+    # The second number has its own regular font (its bold text is the first's); the
+    # repeated first document is written from what was kept; the others are new.
+    assert written_by_fpdf2[:3] == ["dejavu", "dejavuB", "dejavu"]
+    assert written_by_fpdf2[3:7] == ["dejavu", "dejavuB", "dejavu", "dejavuB"]
+    assert written_by_fpdf2[7:] in ([], ["dejavu", "dejavuB", "fallback0"])
+    assert len(pdfmod._FONT_OBJECTS) == len(written_by_fpdf2)
+    assert kept[0] == kept[2] and kept[0] != kept[1]
+
+    written_by_fpdf2.clear()
+    again = [render_pdf(doc, samples, creation_date=FIXED) for doc in reversed(docs)]
+    assert written_by_fpdf2 == []  # no subsetting, nothing compressed again
+    assert again[::-1] == kept
+
+    # The same documents with nothing kept at all: fpdf2 writes every font, same bytes.
+    monkeypatch.setattr(pdfmod, "_FONT_OBJECTS_MAX", 0)
+    pdfmod._FONT_OBJECTS.clear()
+    pdfmod._SUBSETS.clear()
+    fresh = [render_pdf(doc, samples, creation_date=FIXED) for doc in docs]
+    assert fresh == kept
+    assert pdfmod._FONT_OBJECTS == {}
+    assert pages_text(fresh[1]) == pages_text(kept[1])
+
+
+def test_kept_font_objects_are_bounded(samples: Library, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pdfmod, "_FONT_OBJECTS_MAX", 3)
+    pdfmod._FONT_OBJECTS.clear()
+    base = samples.documents["INV-2026-0141"]
+    for number in ("INV-Ω", "INV-ΩЖ", "INV-ΩЖλ"):
+        render_pdf(base.model_copy(update={"number": number}), samples, creation_date=FIXED)
+    # Four subset maps (three regular, one bold shared by the three): the last 3 are kept.
+    assert len(pdfmod._FONT_OBJECTS) == 3
+    kept = list(pdfmod._FONT_OBJECTS)
+    render_pdf(base.model_copy(update={"number": "INV-Ω"}), samples, creation_date=FIXED)
+    # The least recently used (INV-ΩЖ's regular font; the bold one was used since) made room.
+    assert len(pdfmod._FONT_OBJECTS) == 3
+    assert kept[0] not in pdfmod._FONT_OBJECTS and set(kept[1:]) <= set(pdfmod._FONT_OBJECTS)
