@@ -731,3 +731,52 @@ def test_demo_without_the_tui_streams_the_test(
     assert any("<-~ 235" in line for line in out)
     assert cli.main([]) == 2
     assert "terminal UI is not available" in capsys.readouterr().err
+
+
+async def test_start_up_turns_the_collector_back_on(tmp_path: Path) -> None:
+    """The collector is off only while the process starts up, whatever the command does."""
+    config = write_config(
+        tmp_path,
+        Settings.model_validate({"smtp": {"host": "mail.test", "username": "me@mail.test"}}),
+    )
+    code = (
+        "import gc, sys\n"
+        "from tui.cli import main\n"
+        "sys.argv = ['smtpdesk', *sys.argv[1:]]\n"
+        "try:\n"
+        "    code = main()\n"
+        "except SystemExit as exc:\n"
+        "    code = exc.code\n"
+        "print('exit', code, 'enabled', gc.isenabled(), 'frozen', gc.get_freeze_count() > 0)\n"
+    )
+    env = cli_env(SMTPDESK_CONFIG=str(config), XDG_DATA_HOME=str(tmp_path))
+    for argv, exit_code in ((["show"], 0), (["--help"], 0), (["--no-such-option"], 2)):
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", code, *argv, cwd=ROOT, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        out, _ = await asyncio.wait_for(process.communicate(), 60)
+        assert out.decode().splitlines()[-1].startswith(f"exit {exit_code} enabled True"), argv
+    assert out.decode().splitlines()[-1].endswith("frozen True")
+
+
+def test_in_process_calls_leave_the_collector_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Called with arguments (as by a program or a test), main() freezes nothing."""
+    import gc
+
+    from tui.cli import main
+
+    config = write_config(
+        tmp_path,
+        Settings.model_validate({"smtp": {"host": "mail.test", "username": "me@mail.test"}}),
+    )
+    monkeypatch.setenv("SMTPDESK_CONFIG", str(config))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    frozen = gc.get_freeze_count()
+    assert main(["show"]) == 0
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == frozen
