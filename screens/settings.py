@@ -331,6 +331,10 @@ class SettingsScreen(Screen[None]):
     # ------------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
+        # The breakpoint class (-narrow / -wide) set before the children exist. Textual's
+        # Resize reaches the screen only once they are mounted: the first frames were
+        # painted without it, then the whole form was restyled and laid out again (~25 ms).
+        self._set_breakpoint_class(self.app.size.width)
         yield Header(show_clock=False, icon="@")
         with Body(id="body"):
             with FormPane(id="form-pane"):
@@ -540,6 +544,18 @@ class SettingsScreen(Screen[None]):
                 with VerticalScroll(id="hints-box"):
                     yield HintsPanel(id="hints")
         yield Footer(compact=True)
+
+    def _set_breakpoint_class(self, width: int) -> None:
+        """Set ``-narrow`` / ``-wide`` for ``width`` as Textual's Resize handler does."""
+        chosen = next(
+            (
+                name
+                for lower, name in sorted(self.HORIZONTAL_BREAKPOINTS, reverse=True)
+                if width >= lower
+            ),
+            None,
+        )
+        self.update_classes({name: name == chosen for _, name in self.HORIZONTAL_BREAKPOINTS})
 
     def _field(
         self, widget_id: str, label: str, widget: Widget, classes: str = ""
