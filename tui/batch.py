@@ -272,20 +272,20 @@ class _Run:
     def progress(self, last: LogEntry | None = None) -> None:
         if self.on_progress is None:
             return
-        entries = self.log.entries(batch_id=self.batch_id)
-        count = {state: 0 for state in EntryState}
-        for entry in entries:
-            count[entry.state] += 1
+        # Counted by SQLite: reading every entry of the batch after each message cost
+        # ~6.6 ms a message in a batch of 500 (and grew with the batch).
+        count = self.log.state_counts(self.batch_id)
+        total = sum(count.values())
         retrying = len(self.waiting)
         done = count[EntryState.SENT] + count[EntryState.FAILED] + count[EntryState.UNKNOWN]
         self.on_progress(
             BatchProgress(
-                total=len(entries),
+                total=total,
                 sent=count[EntryState.SENT],
                 failed=count[EntryState.FAILED],
                 unknown=count[EntryState.UNKNOWN],
                 retrying=retrying,
-                remaining=len(entries) - done - retrying,
+                remaining=total - done - retrying,
                 current=self.current,
                 last=self.job_result(last) if last else None,
             )

@@ -584,6 +584,24 @@ class SendLog:
             "ORDER BY id",
         )
 
+    def state_counts(self, batch_id: str) -> dict[EntryState, int]:
+        """How many of the batch's entries are in each state (every state present, maybe 0).
+
+        Counted by SQLite through the ``sends_state`` index: a progress bar asks after
+        every message, and reading the whole batch each time grew with its size.
+        """
+        counts = dict.fromkeys(EntryState, 0)
+        states = ", ".join(f"'{state.value}'" for state in EntryState)
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT state, COUNT(*) FROM sends WHERE state IN ({states}) AND batch_id = ?"
+                " GROUP BY state",
+                (batch_id,),
+            ).fetchall()
+        for state, count in rows:
+            counts[EntryState(state)] = count
+        return counts
+
     def unfinished_batches(self) -> list[str]:
         """Batches with entries that are not final, oldest first (candidates for resume)."""
         with self._lock:

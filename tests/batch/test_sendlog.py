@@ -232,6 +232,35 @@ def test_filters(log: SendLog) -> None:
     assert log.entry(a).to_dict()["state"] == "sent"
 
 
+def test_state_counts_are_per_batch_and_follow_every_change(log: SendLog) -> None:
+    a, b, c, d, e = log.queue("b1", [item(job) for job in "ABCDE"])
+    log.queue("b2", [item("A"), item("B")])
+    zero = dict.fromkeys(EntryState, 0)
+    assert log.state_counts("b1") == {**zero, EntryState.QUEUED: 5}
+    assert log.state_counts("nothing") == zero
+    log.mark_sending(a)
+    log.mark_sent(a, accepted())
+    log.mark_sending(b)
+    log.mark_failed(b, refused(False), final=True)
+    log.mark_sending(c)
+    log.mark_unknown(c, "lost")
+    log.mark_sending(d)
+    counts = log.state_counts("b1")
+    assert counts == {
+        EntryState.QUEUED: 1,
+        EntryState.SENDING: 1,
+        EntryState.SENT: 1,
+        EntryState.FAILED: 1,
+        EntryState.UNKNOWN: 1,
+    }
+    for state, count in counts.items():
+        assert len(log.entries(batch_id="b1", state=state)) == count
+    log.resolve(c, delivered=False)
+    assert log.state_counts("b1")[EntryState.QUEUED] == 2
+    assert log.state_counts("b2") == {**zero, EntryState.QUEUED: 2}
+    assert e in [entry.id for entry in log.entries(batch_id="b1", state="queued")]
+
+
 def test_a_reader_is_not_blocked_by_the_writer_and_sees_only_commits(
     log: SendLog, tmp_path: Path
 ) -> None:
