@@ -1,8 +1,9 @@
 """Start-up hygiene (issue 8, benchmark 1): the settings screen paints without importing
 what only the other screens, the OAuth2 sign-in, a send or the demo need.
 
-A fresh interpreter runs the app headless until its first paint (as bench/tui_start.py
-does), then lists which of the heavy modules were imported; then the same app opens
+A fresh interpreter runs the app headless until its first paint (``auto_pilot`` starts
+when the app is ready, before the screen is composed: the pause waits for the screen,
+mounted and painted), then lists which of the heavy modules were imported; then the same app opens
 the Documents screen, which must bring them in (so the check can fail).
 """
 
@@ -36,6 +37,7 @@ from tui.app import make_app
 HEAVY = json.loads(sys.argv[2])
 seen = {}
 async def leave(pilot):
+    await pilot.pause()
     seen["paint"] = sorted(m for m in HEAVY if m in sys.modules)
     await pilot.press("ctrl+o")
     await pilot.pause()

@@ -1,0 +1,91 @@
+"""The garbage collector while the app starts (``tui/app.py``, issue 8 benchmark 1):
+paused while the settings screen is built, resumed with the start-up objects frozen
+once the screen has painted and gone idle, and resumed and unfrozen when the app ends,
+however early it ends; a collector the caller had disabled is left alone."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from screens.settings import SettingsScreen
+from tests.tui.fakes import FakeEngine
+from tui.app import SmtpDeskApp, make_app
+
+
+@pytest.fixture(autouse=True)
+def collector_restored() -> Iterator[None]:
+    """Whatever a test does, the session gets its collector back as it was."""
+    enabled = gc.isenabled()
+    gc.enable()
+    yield
+    gc.unfreeze()
+    if enabled:
+        gc.enable()
+    else:
+        gc.disable()
+
+
+def app_for(config_path: Path) -> SmtpDeskApp:
+    return make_app(config_path=config_path, run_test=FakeEngine(), cursor_blink=False)
+
+
+def watch_mount(monkeypatch: pytest.MonkeyPatch, *, leave: bool = False) -> dict[str, bool]:
+    """Note whether the collector runs when the settings screen mounts (and leave then)."""
+    seen: dict[str, bool] = {}
+    original = SettingsScreen.on_mount
+
+    def on_mount(screen: SettingsScreen) -> None:
+        seen["enabled at mount"] = gc.isenabled()
+        original(screen)
+        if leave:
+            screen.app.exit()
+
+    monkeypatch.setattr(SettingsScreen, "on_mount", on_mount)
+    return seen
+
+
+async def test_paused_while_starting_then_resumed_with_the_start_frozen(
+    config_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = watch_mount(monkeypatch)
+    app = app_for(config_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.pause()
+        assert seen == {"enabled at mount": False}
+        assert gc.isenabled()
+        assert gc.get_freeze_count() > 10_000  # the widgets, their styles, the modules
+        await pilot.press("ctrl+q")
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
+
+
+async def test_an_app_that_ends_before_its_first_idle_resumes_the_collector(
+    config_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = watch_mount(monkeypatch, leave=True)
+    app = app_for(config_path)
+    async with app.run_test(size=(80, 24)):
+        pass
+    assert seen == {"enabled at mount": False}
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
+
+
+async def test_a_collector_disabled_by_the_caller_stays_disabled(
+    config_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gc.disable()
+    seen = watch_mount(monkeypatch)
+    app = app_for(config_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.pause()
+        assert not gc.isenabled()
+        assert gc.get_freeze_count() == 0
+    assert seen == {"enabled at mount": False}
+    assert not gc.isenabled()
