@@ -325,6 +325,7 @@ class SettingsScreen(Screen[None]):
         """What the OAuth2 status line was asked for (None: nothing asked yet)."""
         self._nodes_by_id: dict[str, Widget] = {}
         self._nodes_by_class: dict[str, tuple[Widget, ...]] = {}
+        self._indexed = False
         self.oauth_status: OAuthStatus | None = None
         """The sign-in status shown, once the service answered."""
 
@@ -595,8 +596,38 @@ class SettingsScreen(Screen[None]):
     # The form is composed once and never recomposed: its widgets are looked up once.
     # (A CSS query walks and matches the whole screen; ``_refresh`` runs per keystroke.)
 
+    def _index(self) -> None:
+        """Index the composed screen in one breadth-first walk: widgets by id (the first
+        found, as ``query_one``), by CSS class, the error lines and the form's values.
+
+        A CSS query per lookup walked and matched the whole screen each time (~5 ms of
+        the first paint); later lookups that miss still query, once.
+        """
+        self._indexed = True
+        by_class: dict[str, list[Widget]] = {}
+        errors: list[Widget] = []
+        for widget in self.walk_children(Widget, method="breadth"):
+            if widget.id is not None:
+                self._nodes_by_id.setdefault(widget.id, widget)
+            for css_class in widget.classes:
+                by_class.setdefault(css_class, []).append(widget)
+            if isinstance(widget, FieldError):
+                errors.append(widget)
+        self._nodes_by_class.update((name, tuple(found)) for name, found in by_class.items())
+        self._nodes_by_class.setdefault("FieldError", tuple(errors))
+        form_pane = self._nodes_by_id.get("form-pane")
+        if form_pane is not None:
+            values = [
+                node
+                for node in form_pane.walk_children(Widget)
+                if isinstance(node, Input | Select | Checkbox)
+            ]
+            self._nodes_by_class.setdefault("form-values", tuple(values))
+
     def _node(self, widget_id: str, kind: type[_W]) -> _W:
         """The widget with this id (looked up once, then cached)."""
+        if not self._indexed:
+            self._index()
         node = self._nodes_by_id.get(widget_id)
         if node is None:
             node = self._nodes_by_id[widget_id] = self.query_one(f"#{widget_id}")
@@ -605,6 +636,8 @@ class SettingsScreen(Screen[None]):
 
     def _classed(self, css_class: str) -> tuple[Widget, ...]:
         """The widgets with this CSS class (looked up once, then cached)."""
+        if not self._indexed:
+            self._index()
         found = self._nodes_by_class.get(css_class)
         if found is None:
             found = self._nodes_by_class[css_class] = tuple(self.query(f".{css_class}"))
@@ -660,6 +693,8 @@ class SettingsScreen(Screen[None]):
 
     def _remember(self) -> None:
         """Note every field's value: a later Changed with the same value is no edit."""
+        if not self._indexed:
+            self._index()
         found = self._nodes_by_class.get("form-values")
         if found is None:
             query = "#form-pane Input, #form-pane Select, #form-pane Checkbox"
@@ -930,6 +965,8 @@ class SettingsScreen(Screen[None]):
 
     def _field_errors(self) -> tuple[FieldError, ...]:
         """Every field's error line (looked up once)."""
+        if not self._indexed:
+            self._index()
         found = self._nodes_by_class.get("FieldError")
         if found is None:
             found = self._nodes_by_class["FieldError"] = tuple(self.query(FieldError))
