@@ -25,7 +25,6 @@ password is looked up.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import threading
 from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
@@ -44,10 +43,8 @@ from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Log, Select, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from screens.dialogs import Choice, ChoiceScreen, RecipientScreen
 from screens.widgets import FieldError, HintsPanel, Notice, PasswordInput
 from transports.addresses import looks_like_address
-from transports.events import EventSink, TranscriptEvent
 from transports.presets import PRESETS, preset_for
 from transports.settings import (
     STRICT_TLS_PRESETS,
@@ -61,14 +58,16 @@ from transports.settings import (
 from transports.settings import (
     Protocol as MailProtocol,
 )
-from tui import secrets, verified
 from tui.store import SettingsStore, StoreError
 from tui.terminal import neutralise
 
 if TYPE_CHECKING:
     # Imported where used (sign-in, status, test send): tui.oauth imports httpx, the
     # engine the message builder; neither is needed for the first paint of the form.
+    # So are the dialogs, the keyring access (tui.secrets) and the record of the last
+    # successful test (tui.verified): only a test send or Save needs them.
     from transports.base import TokenSource
+    from transports.events import EventSink, TranscriptEvent
     from transports.testsend import TestOutcome
     from tui.oauth import OAuthService, OAuthStatus
 
@@ -225,6 +224,8 @@ def oauth_status_text(status: OAuthStatus) -> str:
 
 
 def _digest(password: str) -> str:
+    import hashlib
+
     return hashlib.sha256(password.encode("utf-8")).hexdigest()
 
 
@@ -1262,6 +1263,8 @@ class SettingsScreen(Screen[None]):
                 self.last_recipient = recipient
                 self.start_test(settings, recipient)
 
+        from screens.dialogs import RecipientScreen
+
         self.app.push_screen(
             RecipientScreen(default, cursor_blink=self.services.cursor_blink), start
         )
@@ -1359,6 +1362,8 @@ class SettingsScreen(Screen[None]):
         """The password from the environment, password command or keyring (in a thread)."""
         if settings.protocol is MailProtocol.SMTP and not settings.smtp.username:
             return None  # no login: nothing to look up (and no keyring noise)
+        from tui import secrets
+
         try:
             return await asyncio.to_thread(secrets.get_password, settings)
         except secrets.SecretsError as exc:
@@ -1368,6 +1373,8 @@ class SettingsScreen(Screen[None]):
 
     @work(thread=True, group="record", exit_on_error=False)
     def _record_success(self, settings: Settings) -> None:
+        from tui import verified
+
         verified.record_success(settings)
 
     # ------------------------------------------------------------------ save
@@ -1378,6 +1385,8 @@ class SettingsScreen(Screen[None]):
             return True
         if self.password or self.services.demo:
             return False
+        from tui import verified
+
         return verified.is_verified(settings)
 
     def action_save(self) -> None:
@@ -1387,6 +1396,7 @@ class SettingsScreen(Screen[None]):
             self._invalid()
             return
         if self.load_error and not self.overwrite_confirmed:
+            from screens.dialogs import Choice, ChoiceScreen
 
             def replace(answer: str | None) -> None:
                 if answer == "replace":
@@ -1416,6 +1426,9 @@ class SettingsScreen(Screen[None]):
         if self.is_verified(settings):
             self._save_worker(settings, self._password_to_store(settings))
             return
+        from screens.dialogs import Choice, ChoiceScreen
+        from tui import verified
+
         tested_before = self._tested is not None or (
             not self.services.demo and verified.last_success() is not None
         )
@@ -1458,6 +1471,8 @@ class SettingsScreen(Screen[None]):
         if password and self.services.demo:
             message += " Demo: the sandbox password is not stored anywhere."
         elif password:
+            from tui import secrets
+
             try:
                 secrets.set_password(settings, password)
             except secrets.SecretsError as exc:
