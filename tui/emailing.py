@@ -357,11 +357,14 @@ def document_job(
     """
     ready = draft or draft_email(doc, library, settings)
 
+    def render_and_build(message_id: str) -> Outgoing:
+        attachment = render_attachment(doc, library, settings, creation_date=creation_date)
+        outgoing = build_email(ready, settings, attachment, message_id=message_id)
+        outgoing.as_bytes()  # encoded (base64, MIME) here, not in the event loop
+        return outgoing
+
     async def build(message_id: str) -> Outgoing:
-        attachment = await asyncio.to_thread(
-            render_attachment, doc, library, settings, creation_date=creation_date
-        )
-        return build_email(ready, settings, attachment, message_id=message_id)
+        return await asyncio.to_thread(render_and_build, message_id)
 
     return BatchJob(
         job_id=doc.id,

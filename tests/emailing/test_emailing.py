@@ -8,10 +8,11 @@ import email.policy
 import inspect
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from transports.message import MessageError
+from transports.message import MessageError, Outgoing
 from transports.settings import Settings
 from tui.documents import Business, Contact, Library, ensure_documents_folder, load_folder
 from tui.emailing import (
@@ -239,3 +240,31 @@ async def test_document_job_builds_for_the_given_message_id(library: Library) ->
     assert message["Message-ID"] == "<given@acme.test>"
     (part,) = list(message.iter_attachments())
     assert part.get_payload(decode=True) == render_pdf(doc, library, creation_date=FIXED)
+
+
+async def test_document_job_renders_and_encodes_off_the_event_loop(
+    library: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The PDF, the MIME message and its wire bytes (base64) are all made in a worker
+    thread: the event loop (the TUI's) only sends."""
+    import threading
+
+    import tui.emailing as emailing
+
+    where: list[int] = []
+    original = emailing.build_email
+
+    def spying(*args: Any, **kwargs: Any) -> Outgoing:
+        where.append(threading.get_ident())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(emailing, "build_email", spying)
+    doc = library.documents["INV-2026-0142"]
+    job = document_job(doc, library, make_settings(), creation_date=FIXED)
+    assert callable(job.message)
+    built = job.message("<given@acme.test>")
+    assert inspect.isawaitable(built)
+    outgoing = await built
+    assert where and where[0] != threading.get_ident()
+    assert outgoing._bytes  # encoded already, in the thread
+    assert parse(outgoing.as_bytes())["Message-ID"] == "<given@acme.test>"
