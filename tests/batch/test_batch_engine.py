@@ -283,6 +283,58 @@ async def test_ready_messages_and_async_builders(log: SendLog) -> None:
     assert server.received[0][2] == ready.as_bytes()
 
 
+async def test_a_ready_message_is_sent_as_given_and_a_changed_one_never_replaces_the_stored(
+    log: SendLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A built job's message is stored at queue time; in the same run it is sent as the
+    object given (parsing the stored bytes back cost ~2 ms a message). On resume, a job
+    whose message differs from the stored bytes does not replace them."""
+    import tui.batch as batch
+
+    parsed: list[str] = []
+    original = batch._stored_outgoing
+
+    def counting(entry: LogEntry, data: bytes) -> Outgoing:
+        parsed.append(entry.job_id)
+        return original(entry, data)
+
+    monkeypatch.setattr(batch, "_stored_outgoing", counting)
+    ready = [
+        build_message(SETTINGS, to=["x@example.test"], subject=f"R{i}", body="b") for i in (1, 2)
+    ]
+    server = FakeServer()
+    report = await run(server, log, [BatchJob(f"r{i}", m) for i, m in enumerate(ready)])
+    assert report.ok and parsed == []
+    assert [data for _, _, data in server.received] == [m.as_bytes() for m in ready]
+
+    meant = build_message(SETTINGS, to=["x@example.test"], subject="Meant", body="b")
+    log.queue(
+        "b2",
+        [
+            QueueItem(
+                job_id="j",
+                message_id=meant.message_id,
+                recipients=meant.recipients,
+                sender=meant.sender,
+                message=meant.as_bytes(),
+            )
+        ],
+    )
+    changed = build_message(
+        SETTINGS, to=["x@example.test"], subject="Changed", body="b", message_id=meant.message_id
+    )
+    again = await resume_batch(
+        "b2",
+        SETTINGS,
+        "secret",
+        log=log,
+        jobs=[BatchJob("j", changed)],
+        transport_factory=server.factory,
+    )
+    assert again.ok and parsed == ["j"]
+    assert server.received[-1][2] == meant.as_bytes() != changed.as_bytes()
+
+
 async def test_duplicate_job_ids_are_refused(log: SendLog) -> None:
     with pytest.raises(ValueError, match="appears twice"):
         await run(FakeServer(), log, [builder("A"), builder("A")])
