@@ -489,3 +489,39 @@ def test_kept_font_objects_are_bounded(samples: Library, monkeypatch: pytest.Mon
     # The least recently used (INV-ΩЖ's regular font; the bold one was used since) made room.
     assert len(pdfmod._FONT_OBJECTS) == 3
     assert kept[0] not in pdfmod._FONT_OBJECTS and set(kept[1:]) <= set(pdfmod._FONT_OBJECTS)
+
+
+def test_lines_written_directly_are_the_bytes_fpdf2s_cell_writes(
+    samples: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``_Pdf.line_of`` writes one-line cells itself; the PDFs are byte for byte fpdf2's.
+
+    Every kind of document, a two-page one (fonts set again on a new page, the heading
+    row repeated), colours changing between cells, left, right and centred text, and a
+    document with a fallback font (fpdf2's path) in the same process.
+    """
+    ids = sorted(samples.documents)
+    base = samples.documents["INV-2026-0141"]
+    assert isinstance(base, Invoice)
+    wrapped = base.model_copy(update={"notes": ["Thanks – “quoted” Ωμέγα Привет (a) \\ b"]})
+    docs = [samples.documents[i] for i in ids] + [wrapped]
+    installed = any(path.is_file() for path in pdfmod.SYSTEM_FALLBACK_FONTS)
+    cjk = samples.documents["INV-2026-0144"]
+    if not installed:
+        docs.remove(cjk)  # needs a CJK font
+    direct = [render_pdf(doc, samples, creation_date=FIXED) for doc in docs]
+
+    through_cell: list[str] = []
+
+    def by_fpdf2(
+        self: pdfmod._Pdf, w: float, h: float, text: str, align: str, next_line: bool = False
+    ) -> None:
+        through_cell.append(text)
+        new = {"new_x": "LMARGIN", "new_y": "NEXT"} if next_line else {}
+        self.cell(w, h, text, align=align, **new)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pdfmod._Pdf, "line_of", by_fpdf2)
+    plain = [render_pdf(doc, samples, creation_date=FIXED) for doc in docs]
+    assert len(through_cell) > 100 * len(docs) // 2
+    for doc, one, other in zip(docs, direct, plain, strict=True):
+        assert one == other, doc.id
