@@ -78,6 +78,8 @@ class SmtpDeskApp(App[int]):
     """The smtpdesk terminal app."""
 
     TITLE = "smtpdesk"
+    GC_PAUSE_AT_MOST: ClassVar[float] = 2.0
+    """Seconds after mount by which the start-up pause of the garbage collector ends."""
     CSS_PATH = "app.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", priority=True, id="quit", tooltip="Leave smtpdesk"),
@@ -146,8 +148,10 @@ class SmtpDeskApp(App[int]):
 
     def on_mount(self) -> None:
         # Runs on the settings screen once its first frame is painted and nothing is left
-        # to lay out or repaint.
+        # to lay out or repaint; the timer in case that idle never comes (e.g. a screen
+        # pushed over the settings before it went idle).
         self.screen.call_after_refresh(self._resume_gc)
+        self.set_timer(self.GC_PAUSE_AT_MOST, self._resume_gc, name="resume gc")
         if self.demo_folder is not None:
             self._start_sandbox(self.demo_folder)
 

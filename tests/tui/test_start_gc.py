@@ -7,7 +7,7 @@ ends with the app); a collector the caller had disabled is left alone."""
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -84,6 +84,27 @@ async def test_an_app_that_ends_before_its_first_idle_resumes_the_collector(
     assert seen["enabled at mount"] is False
     assert gc.isenabled()
     assert gc.get_freeze_count() > 10_000  # what the start built, frozen at the end
+
+
+async def test_the_pause_ends_in_time_even_if_the_screen_never_goes_idle(
+    config_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(SmtpDeskApp, "GC_PAUSE_AT_MOST", 0.2)
+    original = SettingsScreen.call_after_refresh
+
+    def call_after_refresh(
+        screen: SettingsScreen, callback: Callable[..., object], *args: object
+    ) -> bool:
+        if getattr(callback, "__name__", "") == "_resume_gc":
+            return True  # as if the settings screen never went idle
+        return original(screen, callback, *args)
+
+    monkeypatch.setattr(SettingsScreen, "call_after_refresh", call_after_refresh)
+    app = app_for(config_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.4)
+        assert gc.isenabled()
+        assert gc.get_freeze_count() > 10_000
 
 
 async def test_a_collector_disabled_by_the_caller_stays_disabled(
