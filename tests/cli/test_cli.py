@@ -718,21 +718,6 @@ def test_version_looks_the_metadata_up_only_when_asked() -> None:
     assert "importlib.metadata" in _imported("-m", "tui", "--version", env=cli_env())
 
 
-def test_demo_without_the_tui_streams_the_test(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """Until tui.app exists, `smtpdesk --demo` is the streaming demo test."""
-    from tui import cli
-
-    monkeypatch.setattr(cli, "_tui_available", lambda: False)
-    assert cli.main(["--demo"]) == 0
-    out = capsys.readouterr().out.splitlines()
-    assert out[-1] == "OK: the test passed"
-    assert any("<-~ 235" in line for line in out)
-    assert cli.main([]) == 2
-    assert "terminal UI is not available" in capsys.readouterr().err
-
-
 async def test_start_up_turns_the_collector_back_on(tmp_path: Path) -> None:
     """The collector is off only while the process starts up, whatever the command does."""
     config = write_config(
