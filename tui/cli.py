@@ -62,6 +62,8 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_CANCELLED = 130
+EXIT_BROKEN_PIPE = 141
+"""128 + SIGPIPE, as a shell reports a writer whose reader went away."""
 
 Handler = Callable[["Context"], int]
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
@@ -1773,6 +1775,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         ctx.warn("cancelled")
         return EXIT_CANCELLED
+    except BrokenPipeError:
+        # The reader went away (`smtpdesk log | head`): stop quietly, as `git log | head`
+        # does; the rest of the output (and Python's flush at exit) goes nowhere.
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except Exception as exc:  # the last resort: one line, no traceback
         if os.environ.get("SMTPDESK_DEBUG"):
             raise

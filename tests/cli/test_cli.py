@@ -13,6 +13,7 @@ import email.policy
 import json
 import os
 import signal
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -765,3 +766,23 @@ def test_in_process_calls_leave_the_collector_as_it_was(
         main(["--help"])
     assert gc.isenabled()
     assert gc.get_freeze_count() == frozen
+
+
+def test_a_reader_that_goes_away_ends_the_output_quietly(tmp_path: Path) -> None:
+    """`smtpdesk show | head -1`: exit 141 (128 + SIGPIPE), no error, no traceback."""
+    config = write_config(
+        tmp_path,
+        Settings.model_validate({"smtp": {"host": "mail.test", "username": "me@mail.test"}}),
+    )
+    env = cli_env(SMTPDESK_CONFIG=str(config), XDG_DATA_HOME=str(tmp_path))
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has gone before the first line is written
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "tui", "show"],
+            cwd=ROOT, env=env, stdout=write_end, stderr=subprocess.PIPE, timeout=60,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141, done.stderr
+    assert done.stderr == b""
