@@ -52,11 +52,11 @@ import io
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from fontTools import subset as ftsubset
 from fontTools import ttLib
@@ -216,7 +216,7 @@ class _DocumentFont(ttLib.TTFont):  # type: ignore[misc]  # fontTools is untyped
         super().save(buffer, reorderTables)
         data = buffer.getvalue()
         if self.subset_key is not None:
-            _remember_subset(self.subset_key, _Subset.of(data, tuple(self.getGlyphOrder())))
+            _SUBSETS.put(self.subset_key, _Subset.of(data, tuple(self.getGlyphOrder())))
         file.write(data)
 
 
@@ -276,26 +276,52 @@ class _SubsetFont(ttLib.TTFont):  # type: ignore[misc]  # fontTools is untyped
         font.save(file, reorderTables)
 
 
-_SUBSETS: OrderedDict[tuple[Any, ...], _Subset] = OrderedDict()
-_SUBSETS_LOCK = threading.Lock()
-_SUBSETS_MAX = 64
+_V = TypeVar("_V")
+
+
+class _Kept(Generic[_V]):
+    """The most recently used values by key, at most ``limit`` of them; thread-safe."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._values: OrderedDict[tuple[Any, ...], _V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...]) -> _V | None:
+        with self._lock:
+            value = self._values.get(key)
+            if value is not None:
+                self._values.move_to_end(key)
+            return value
+
+    def put(self, key: tuple[Any, ...], value: _V) -> None:
+        with self._lock:
+            self._values[key] = value
+            self._values.move_to_end(key)
+            while len(self._values) > self.limit:
+                self._values.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._values.clear()
+
+    def values(self) -> list[_V]:
+        with self._lock:
+            return list(self._values.values())
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._values
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        with self._lock:
+            return iter(list(self._values))
+
+
+_SUBSETS: _Kept[_Subset] = _Kept(64)
 """Kept subset fonts (each some tens of KB): the most recently used are kept."""
-
-
-def _remember_subset(key: tuple[Any, ...], subset: _Subset) -> None:
-    with _SUBSETS_LOCK:
-        _SUBSETS[key] = subset
-        _SUBSETS.move_to_end(key)
-        while len(_SUBSETS) > _SUBSETS_MAX:
-            _SUBSETS.popitem(last=False)
-
-
-def _kept_subset(key: tuple[Any, ...]) -> _Subset | None:
-    with _SUBSETS_LOCK:
-        subset = _SUBSETS.get(key)
-        if subset is not None:
-            _SUBSETS.move_to_end(key)
-        return subset
 
 
 @dataclass(frozen=True)
@@ -350,30 +376,12 @@ def _subset_map_key(font: TTFFont) -> tuple[tuple[int, int, Any, str, int], ...]
     )
 
 
-_FONT_OBJECTS: OrderedDict[tuple[Any, ...], _FontObjects] = OrderedDict()
-_FONT_OBJECTS_MAX = 64
+_FONT_OBJECTS: _Kept[_FontObjects] = _Kept(64)
 """Kept font objects (each some tens of KB): the most recently used are kept.
 
 In a batch of invoices from one business, a few dozen subset maps cover hundreds of
 documents (the order in which a document first uses each glyph decides its codes).
-Guarded by ``_SUBSETS_LOCK``.
 """
-
-
-def _remember_font_objects(key: tuple[Any, ...], objects: _FontObjects) -> None:
-    with _SUBSETS_LOCK:
-        _FONT_OBJECTS[key] = objects
-        _FONT_OBJECTS.move_to_end(key)
-        while len(_FONT_OBJECTS) > _FONT_OBJECTS_MAX:
-            _FONT_OBJECTS.popitem(last=False)
-
-
-def _kept_font_objects(key: tuple[Any, ...]) -> _FontObjects | None:
-    with _SUBSETS_LOCK:
-        objects = _FONT_OBJECTS.get(key)
-        if objects is not None:
-            _FONT_OBJECTS.move_to_end(key)
-        return objects
 
 
 def _compressed_stream(data: bytes, stream: PDFContentStream | None = None) -> PDFContentStream:
@@ -409,13 +417,13 @@ class _Output(OutputProducer):
             assert isinstance(font, TTFFont)
             if not compliant and not font.missing_glyphs:
                 objects_key = (template.key, _subset_map_key(font))
-                objects = _kept_font_objects(objects_key)
+                objects = _FONT_OBJECTS.get(objects_key)
                 if objects is not None:
                     self.kept_objects[font.i] = objects
                     continue  # nothing to subset: no fontTools object needed
                 self.objects_keys[font.i] = objects_key
             key = (template.key, frozenset(font.subset.get_all_glyph_names()))
-            kept = _kept_subset(key)
+            kept = _SUBSETS.get(key)
             if kept is None:
                 ttfont = _fresh_ttfont(template)
                 ttfont.subset_key = key
@@ -454,7 +462,7 @@ class _Output(OutputProducer):
                 objects_key = self.objects_keys.get(font.i)
                 objects = _FontObjects.of(done[font.i]) if objects_key is not None else None
                 if objects_key is not None and objects is not None:
-                    _remember_font_objects(objects_key, objects)
+                    _FONT_OBJECTS.put(objects_key, objects)
         finally:
             catalog.font_registry = fonts
         return written

@@ -326,8 +326,8 @@ def test_a_kept_subset_font_gives_the_same_bytes_as_subsetting_again(
         original_save(self, file, reorderTables)
 
     monkeypatch.setattr(pdfmod._SubsetFont, "save", counting_save)
-    monkeypatch.setattr(pdfmod, "_SUBSETS_MAX", 4)
-    monkeypatch.setattr(pdfmod, "_FONT_OBJECTS_MAX", 0)  # kept font objects skip subsetting
+    monkeypatch.setattr(pdfmod._SUBSETS, "limit", 4)
+    monkeypatch.setattr(pdfmod._FONT_OBJECTS, "limit", 0)  # kept font objects skip subsetting
     pdfmod._FONT_OBJECTS.clear()
     pdfmod._SUBSETS.clear()
     fresh = [render_pdf(samples.documents[i], samples, creation_date=FIXED) for i in ids]
@@ -467,17 +467,17 @@ def test_kept_font_objects_give_the_same_bytes_as_fpdf2_writing_the_fonts(
     assert again[::-1] == kept
 
     # The same documents with nothing kept at all: fpdf2 writes every font, same bytes.
-    monkeypatch.setattr(pdfmod, "_FONT_OBJECTS_MAX", 0)
+    monkeypatch.setattr(pdfmod._FONT_OBJECTS, "limit", 0)
     pdfmod._FONT_OBJECTS.clear()
     pdfmod._SUBSETS.clear()
     fresh = [render_pdf(doc, samples, creation_date=FIXED) for doc in docs]
     assert fresh == kept
-    assert pdfmod._FONT_OBJECTS == {}
+    assert len(pdfmod._FONT_OBJECTS) == 0
     assert pages_text(fresh[1]) == pages_text(kept[1])
 
 
 def test_kept_font_objects_are_bounded(samples: Library, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pdfmod, "_FONT_OBJECTS_MAX", 3)
+    monkeypatch.setattr(pdfmod._FONT_OBJECTS, "limit", 3)
     pdfmod._FONT_OBJECTS.clear()
     base = samples.documents["INV-2026-0141"]
     for number in ("INV-Ω", "INV-ΩЖ", "INV-ΩЖλ"):
