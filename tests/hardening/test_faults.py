@@ -316,7 +316,11 @@ store = SettingsStore(Path(sys.argv[1]))
 smtp = {"host": "mail.example.com", "username": "me@example.com"}
 versions = [
     Settings.model_validate({"timeout": 10, "smtp": smtp, "oauth": {"scope": "A" * 200000}}),
-    Settings.model_validate({"timeout": 20, "smtp": smtp, "from_name": "New"}),
+    # As long to write as the first: a kill lands in either save as often (a short
+    # second version left the first written in ~1 kill of 20, and the test flaked).
+    Settings.model_validate(
+        {"timeout": 20, "smtp": smtp, "from_name": "New", "oauth": {"scope": "B" * 200000}}
+    ),
 ]
 store.load()
 print("ready", flush=True)
@@ -350,7 +354,8 @@ def test_sigkill_during_settings_saves_20_times(tmp_path: Path) -> None:
             continue  # killed before the first save finished: nothing was written
         store = SettingsStore(path)
         settings = store.load()  # always parses: the old or the new version, whole
-        assert (settings.timeout, len(settings.oauth.scope)) in {(10, 200000), (20, 0)}
+        whole = (settings.timeout, settings.oauth.scope)
+        assert whole in {(10, "A" * 200000), (20, "B" * 200000)}, whole[0]
         assert store.notices == []
         seen[settings.timeout] += 1
         if store.backup_path.exists():
