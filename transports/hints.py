@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 from transports.errors import FailureClass, SendFailure
-from transports.presets import _OFFICE365_FACTS, PRESETS
+from transports.presets import OFFICE365_FACTS, PRESETS
 from transports.settings import AuthMethod, Settings
 
 OAUTH_LOGIN_COMMAND = "smtpdesk oauth login"
@@ -299,7 +299,7 @@ PRESET_HINTS: dict[tuple[FailureClass, str], tuple[str, ...]] = {
         (failure_class, "office365"): (
             "Office 365: SMTP AUTH must be enabled for the mailbox (Microsoft 365 admin "
             "center → Users → the user → Mail → Manage email apps → Authenticated SMTP).",
-            _OFFICE365_FACTS,
+            OFFICE365_FACTS,
         )
         for failure_class in (
             FailureClass.AUTH_FAILED,

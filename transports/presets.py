@@ -46,7 +46,7 @@ class Preset:
         return host.lower().rstrip(".") in known_hosts and (port, security) in pairs
 
 
-_OFFICE365_FACTS = (
+OFFICE365_FACTS = (
     "Basic authentication (username + password) for SMTP AUTH at Microsoft:\n"
     "- keeps working through December 2026 for existing tenants that use it;\n"
     "- from the end of December 2026 it is OFF by default for existing tenants "
@@ -58,6 +58,8 @@ _OFFICE365_FACTS = (
     "disabled' and '550 5.7.30 Basic authentication is not supported for Client "
     "Submission'."
 )
+"""The dated facts on Microsoft's basic authentication for SMTP AUTH (the Office 365
+preset's guidance and the hints for its refusals)."""
 
 PRESETS: dict[str, Preset] = {
     preset.key: preset
@@ -138,7 +140,7 @@ PRESETS: dict[str, Preset] = {
                 "open the page it shows on any device (a phone will do) and enter the "
                 "code.\n"
                 "The From address must be one this mailbox may send as "
-                "('554 5.2.252 SendAsDenied' otherwise).\n\n" + _OFFICE365_FACTS
+                "('554 5.2.252 SendAsDenied' otherwise).\n\n" + OFFICE365_FACTS
             ),
         ),
         Preset(
